@@ -1,0 +1,1 @@
+"""The ``s3_server`` fixture (SeaweedFS ``weed mini`` on free loopback ports); owned by the storage work."""
