@@ -1,0 +1,41 @@
+"""validate_parameters: the pipeline's first task; every other task runs after it.
+
+It checks the whole parameter set at once (types, ranges, group size, reward weights,
+dataset names and files, model references, target context vs the model's own) through
+``reasoning.pipeline_params.validate_parameters``, so a bad parameter fails in seconds
+with the parameter named, not deep inside training.
+"""
+from kfp.dsl import Artifact, Output
+
+from components._common import image, lightweight
+
+
+def validate_parameters(
+    resolved: Output[Artifact],
+    base_model: str, dataset: str, train_rows: int, seed: int,
+    enable_cot: bool, reasoning_type: str, teacher_model: str,
+    sft_epochs: float, sft_max_steps: int, sft_learning_rate: float, sft_batch_size: int, lora_r: int,
+    max_length: int,
+    enable_context: bool, target_context: int, scaling_type: str, context_dataset: str, context_steps: int,
+    grpo_iterations: int, group_size: int, grpo_learning_rate: float, grpo_batch_size: int,
+    max_completion_length: int,
+    correctness_weight: float, format_weight: float, consistency_weight: float, length_weight: float,
+    process_weight: float,
+    eval_datasets: str, eval_limit: int, eval_max_new_tokens: int, export_destination: str, checkpoint_uri: str,
+    gpu_type: str, gpu_count: int, num_nodes: int, gpu_node_selector: dict,
+):
+    """Validate every pipeline parameter; writes the normalised set as JSON (the run's resolved recipe)."""
+    import json
+
+    from reasoning.pipeline_params import validate_parameters as validate
+
+    values = {name: value for name, value in locals().items() if name not in ("resolved", "json", "validate")}
+    normalised = validate(values)
+    with open(resolved.path, "w", encoding="utf-8") as handle:
+        json.dump(normalised, handle, indent=2, sort_keys=True)
+    resolved.metadata.update({"parameters": len(normalised), "base_model": normalised["base_model"],
+                              "dataset": normalised["dataset"]})
+
+
+def build(base_image: str | None = None):
+    return lightweight(validate_parameters, base_image or image("cpu"))

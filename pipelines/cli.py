@@ -1,0 +1,214 @@
+"""Compile, run locally (kfp.local) or submit the reasoning pipeline.
+
+    python -m pipelines.cli compile [--image-registry R] [--image-tag T] [--output pipelines/reasoning_pipeline.yaml]
+    python -m pipelines.cli run --recipe recipes/pipeline_default_cpu.yaml [--storage s3://bucket/prefix]
+                                [--output-dir runs/] [key=value ...]
+    python -m pipelines.cli submit --host URL [--recipe R] [--experiment NAME] [--run-name NAME]
+                                   [--package pipelines/reasoning_pipeline.yaml] [key=value ...]
+
+`reasoning pipeline ...` runs the same commands. ``key=value`` arguments override the
+recipe's pipeline parameters (names as in reasoning/pipeline_params.py).
+"""
+import argparse
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from reasoning.fileio import InputError, write_json_atomic
+from reasoning.pipeline_params import load_pipeline_recipe, validate_parameters
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PACKAGE = ROOT / "pipelines" / "reasoning_pipeline.yaml"
+REPORT_OUTPUTS = {"report.html": "report_html", "report.md": "report_markdown", "metrics.json": "metrics"}
+log = logging.getLogger("pipelines")
+
+
+def parse_overrides(pairs: Sequence[str]) -> dict[str, str]:
+    values = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise InputError(f"expected key=value, got {pair!r}", field="parameters")
+        key, value = pair.split("=", 1)
+        values[key.strip().replace("-", "_")] = value
+    return values
+
+
+def gather_parameters(recipe: str | None, overrides: Sequence[str]) -> dict[str, Any]:
+    values: dict[str, Any] = load_pipeline_recipe(recipe) if recipe else {}
+    values.update(parse_overrides(overrides))
+    return values
+
+
+# ------------------------------------------------------------------ compile
+
+def compile_command(args: argparse.Namespace) -> int:
+    from pipelines.reasoning_pipeline import compile_pipeline
+    path = compile_pipeline(args.output, args.image_registry, args.image_tag)
+    print(f"compiled {path} (images {args.image_registry}/reasoning-{{cpu,gpu}}:{args.image_tag})")
+    return 0
+
+
+# ------------------------------------------------------------------ local run
+
+def run_locally(parameters: dict[str, Any], output_dir: str | os.PathLike, *, storage: str | None = None,
+                run_name: str | None = None) -> dict[str, Any]:
+    """Run the whole pipeline with kfp.local; returns where the outputs and the report are."""
+    from kfp import local
+
+    from pipelines.reasoning_pipeline import build_pipeline
+
+    run_id = run_name or time.strftime("run-%Y%m%d-%H%M%S")
+    parameters = dict(parameters)
+    if storage:
+        parameters.setdefault("export_destination", f"{storage.rstrip('/')}/models/{run_id}")
+    parameters = validate_parameters(parameters)  # fail before kfp starts anything
+    run_dir = Path(output_dir).resolve() / run_id
+    artifacts_root = run_dir / "artifacts"
+    artifacts_root.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(run_dir / "parameters.json", parameters)
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(artifacts_root),
+               raise_on_error=True)
+    started = time.perf_counter()
+    build_pipeline(local=True)(**parameters)
+    wall = time.perf_counter() - started
+    outputs = collect_outputs(artifacts_root)
+    copied = publish_report(outputs, run_dir, Path(output_dir).resolve() / "latest")
+    summary = {"run_id": run_id, "wall_seconds": round(wall, 2), "run_dir": str(run_dir),
+               "artifacts": str(artifacts_root), "report": copied, "tasks": sorted(outputs)}
+    if storage:
+        from reasoning import storage as object_store
+        report_uri = f"{storage.rstrip('/')}/reports/{run_id}"
+        for name, path in copied.items():
+            object_store.upload(path, f"{report_uri}/{name}")
+        summary.update({"report_uri": report_uri, "model_uri": parameters["export_destination"]})
+    write_json_atomic(run_dir / "summary.json", summary)
+    shutil.copyfile(run_dir / "summary.json", Path(output_dir).resolve() / "latest" / "summary.json")
+    return summary
+
+
+def collect_outputs(artifacts_root: Path) -> dict[str, dict[str, str]]:
+    """task name -> output name -> local path, for the single run under ``artifacts_root``."""
+    runs = [p for p in artifacts_root.iterdir() if p.is_dir()]
+    if len(runs) != 1:
+        raise RuntimeError(f"expected one pipeline run under {artifacts_root}, found {len(runs)}")
+    outputs: dict[str, dict[str, str]] = {}
+    for task in sorted(p for p in runs[0].iterdir() if p.is_dir()):
+        outputs[task.name] = {o.name: str(o) for o in sorted(task.iterdir()) if not o.name.startswith(".")}
+    return outputs
+
+
+def task_outputs(outputs: dict[str, dict[str, str]], component: str) -> dict[str, str]:
+    """The outputs of the one task of ``component`` that ran (kfp.local names a component's
+    task ``evaluate``, ``evaluate-2``, ``evaluate-3-2`` ... depending on the branch it sits in)."""
+    pattern = re.compile(rf"^{re.escape(component)}(-\d+)*$")
+    ran = [task for task in outputs if pattern.match(task)]
+    if len(ran) != 1:
+        raise RuntimeError(f"expected one {component} task in the run, found {ran or 'none'}")
+    return outputs[ran[0]]
+
+
+def publish_report(outputs: dict[str, dict[str, str]], run_dir: Path, latest: Path) -> dict[str, str]:
+    """Copy the evaluation report and metrics to ``<run>/`` and to a stable ``latest/``."""
+    evaluation = task_outputs(outputs, "evaluate")
+    latest.mkdir(parents=True, exist_ok=True)
+    copied = {}
+    for name, output in REPORT_OUTPUTS.items():
+        source = Path(evaluation[output])
+        for target_dir in (run_dir, latest):
+            shutil.copyfile(source, target_dir / name)
+        copied[name] = str(run_dir / name)
+    return copied
+
+
+def run_command(args: argparse.Namespace) -> int:
+    parameters = gather_parameters(args.recipe, args.parameters)
+    summary = run_locally(parameters, args.output_dir, storage=args.storage, run_name=args.run_name)
+    print(json.dumps(summary, indent=2))
+    print(f"\nreport: {summary['report']['report.html']}\n(also under {Path(args.output_dir) / 'latest'})")
+    return 0
+
+
+# ------------------------------------------------------------------ submit to a cluster
+
+def submit(host: str, parameters: dict[str, Any], *, package: str | os.PathLike = DEFAULT_PACKAGE,
+           experiment: str = "reasoning", run_name: str | None = None, namespace: str | None = None,
+           enable_caching: bool | None = None) -> str:
+    """Submit the compiled package to a Kubeflow Pipelines endpoint; returns the run id."""
+    import kfp
+    parameters = validate_parameters(parameters, check_inputs=False)  # local files are not the cluster's
+    client = kfp.Client(host=host, namespace=namespace)
+    result = client.create_run_from_pipeline_package(
+        str(package), arguments=parameters, run_name=run_name or time.strftime("reasoning-%Y%m%d-%H%M%S"),
+        experiment_name=experiment, namespace=namespace, enable_caching=enable_caching)
+    return result.run_id
+
+
+def submit_command(args: argparse.Namespace) -> int:
+    parameters = gather_parameters(args.recipe, args.parameters)
+    package = args.package
+    if args.compile:
+        from pipelines.reasoning_pipeline import compile_pipeline
+        package = compile_pipeline(args.package, args.image_registry, args.image_tag)
+    run_id = submit(args.host, parameters, package=package, experiment=args.experiment, run_name=args.run_name,
+                    namespace=args.namespace, enable_caching=False if args.no_cache else None)
+    print(f"submitted run {run_id} to {args.host} (experiment {args.experiment})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from components._common import DEFAULT_REGISTRY, DEFAULT_TAG
+    parser = argparse.ArgumentParser(prog="python -m pipelines.cli", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def image_flags(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--image-registry", default=DEFAULT_REGISTRY, help="registry of the reasoning images")
+        sub.add_argument("--image-tag", default=DEFAULT_TAG, help="tag of the reasoning images")
+
+    compile_parser = commands.add_parser("compile", help="compile the pipeline to YAML")
+    image_flags(compile_parser)
+    compile_parser.add_argument("--output", default=str(DEFAULT_PACKAGE), help="where to write the YAML")
+    compile_parser.set_defaults(handler=compile_command)
+
+    run_parser = commands.add_parser("run", help="run the whole pipeline locally with kfp.local")
+    run_parser.add_argument("--recipe", help="YAML of pipeline parameters (recipes/pipeline_*.yaml)")
+    run_parser.add_argument("--storage", help="s3://bucket/prefix: export the model and copy the report there")
+    run_parser.add_argument("--output-dir", default="runs", help="local runs directory (report in <dir>/latest/)")
+    run_parser.add_argument("--run-name", help="name of this run's directory (default: run-<timestamp>)")
+    run_parser.add_argument("parameters", nargs="*", metavar="key=value", help="pipeline parameter overrides")
+    run_parser.set_defaults(handler=run_command)
+
+    submit_parser = commands.add_parser("submit", help="submit to a Kubeflow Pipelines endpoint")
+    submit_parser.add_argument("--host", required=True, help="KFP API endpoint, e.g. http://localhost:8080")
+    submit_parser.add_argument("--recipe", help="YAML of pipeline parameters")
+    submit_parser.add_argument("--experiment", default="reasoning", help="experiment name")
+    submit_parser.add_argument("--run-name", help="run name (default: reasoning-<timestamp>)")
+    submit_parser.add_argument("--namespace", help="Kubeflow profile namespace (multi-user installs)")
+    submit_parser.add_argument("--package", default=str(DEFAULT_PACKAGE), help="compiled pipeline YAML")
+    submit_parser.add_argument("--compile", action="store_true", help="compile --package first")
+    submit_parser.add_argument("--no-cache", action="store_true", help="disable caching for this run")
+    image_flags(submit_parser)
+    submit_parser.add_argument("parameters", nargs="*", metavar="key=value", help="pipeline parameter overrides")
+    submit_parser.set_defaults(handler=submit_command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("REASONING_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

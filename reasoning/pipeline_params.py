@@ -1,0 +1,301 @@
+"""The pipeline's parameter set, validated as a whole before any stage starts.
+
+The Kubeflow pipeline (``pipelines/reasoning_pipeline.py``) runs ``validate_parameters``
+as its first task and every other task depends on it, so a bad parameter (unknown
+dataset name, group size below 2, a target context that does not extend the model)
+fails in seconds with a message naming the parameter, not an hour into training.
+
+The field names here are exactly the pipeline's parameter names (a test checks that
+the pipeline signature and this dataclass never drift), and the recipes in
+``recipes/pipeline_*.yaml`` are mappings of these fields::
+
+    python -m pipelines.cli run --recipe recipes/pipeline_default_cpu.yaml
+
+This module never imports kfp: components call it from inside their bodies.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reasoning.config import config_to_dict, load_recipe, option
+from reasoning.fileio import InputError
+from reasoning.models import DEFAULT_MODEL
+
+SCALING_TYPES = ("linear", "dynamic", "yarn", "ntk")
+REASONING_TYPES = ("math", "code", "logic", "planning", "tool_use", "general")
+# Names resolve_dataset knows without a path (reasoning.cot.datasets); kept here too so the
+# check stays cheap and still works while that module is unavailable.
+KNOWN_DATASETS = ("synthetic-test", "synthetic-train", "humaneval", "gsm8k", "gsm8k-test",
+                  "math500", "folio", "folio-validation")
+REWARD_FIELDS = ("correctness_weight", "format_weight", "consistency_weight", "length_weight", "process_weight")
+
+
+@dataclass
+class PipelineParameters:
+    # --- inputs
+    base_model: str = option(DEFAULT_MODEL, "model to start from: builtin:NAME, a HF model directory, "
+                                            "an s3:// or minio:// URI, or a hub id")
+    dataset: str = option("synthetic:math?n=1200&seed=0&split=train&family=arithmetic&difficulty=1",
+                          "training problems: a file/URI, synthetic:math?..., or a known dataset name")
+    train_rows: int = option(0, "use at most this many training rows (0 = all)")
+    seed: int = option(0, "random seed of every stage")
+    # --- stage 1: chain-of-thought data
+    enable_cot: bool = option(True, "turn the dataset into <think> chain-of-thought rows before SFT")
+    reasoning_type: str = option("math", "reasoning type of the training rows", choices=REASONING_TYPES)
+    teacher_model: str = option("", "teacher model for rejection-sampled CoT ('' = templated CoT, no teacher)")
+    # --- stage 2: SFT
+    sft_epochs: float = option(1.0, "SFT epochs (ignored when sft_max_steps > 0)")
+    sft_max_steps: int = option(150, "SFT optimizer steps (0 = run sft_epochs)")
+    sft_learning_rate: float = option(3e-4, "SFT learning rate (LoRA)")
+    sft_batch_size: int = option(8, "SFT per-device batch size")
+    lora_r: int = option(32, "LoRA rank for SFT and GRPO (0 = full fine-tuning)")
+    max_length: int = option(512, "SFT maximum tokens per row")
+    # --- stage 3: context extension
+    enable_context: bool = option(False, "extend the SFT model's context window (RoPE scaling) before GRPO")
+    target_context: int = option(32768, "target context length in tokens (must exceed the model's)")
+    scaling_type: str = option("yarn", "RoPE scaling type", choices=SCALING_TYPES)
+    context_dataset: str = option("", "optional long-document dataset to fine-tune on after scaling ('' = none)")
+    context_steps: int = option(0, "fine-tuning steps on context_dataset (0 = only rescale)")
+    # --- stage 4: GRPO
+    grpo_iterations: int = option(20, "GRPO optimizer steps")
+    group_size: int = option(4, "completions sampled per prompt (GRPO group, >= 2)")
+    grpo_learning_rate: float = option(5e-5, "GRPO learning rate")
+    grpo_batch_size: int = option(8, "GRPO completions per step (a multiple of group_size)")
+    max_completion_length: int = option(128, "GRPO maximum new tokens per completion")
+    correctness_weight: float = option(0.4, "reward weight: correct final answer")
+    format_weight: float = option(0.2, "reward weight: one <think> block then an answer")
+    consistency_weight: float = option(0.2, "reward weight: reasoning agrees with the answer")
+    length_weight: float = option(0.1, "reward weight: length within budget")
+    process_weight: float = option(0.1, "reward weight: quality of the reasoning steps")
+    # --- evaluation and export
+    eval_datasets: str = option("synthetic-test,gsm8k-test", "comma-separated evaluation datasets (names or specs)")
+    eval_limit: int = option(100, "problems per evaluation dataset")
+    eval_max_new_tokens: int = option(256, "new tokens per evaluation response")
+    export_destination: str = option("", "where to export the final model (local path or s3:// URI; '' = no export)")
+    checkpoint_uri: str = option("", "object-store prefix for training checkpoints, so a retried pod resumes ('' = none)")
+    # --- cluster placement (ignored by kfp.local)
+    gpu_type: str = option("nvidia.com/gpu", "Kubernetes accelerator resource of the training tasks")
+    gpu_count: int = option(0, "GPUs per training node (0 = CPU)")
+    num_nodes: int = option(1, "training nodes (> 1 submits a distributed TrainJob)")
+    gpu_node_selector: dict[str, str] = option(
+        help="node labels the training tasks must run on, e.g. {\"nvidia.com/gpu.present\": \"true\"} ({} = any node)",
+        default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Each check names the pipeline parameter; everything here is cheap (no file IO).
+        def need(condition: bool, message: str, name: str) -> None:
+            if not condition:
+                raise InputError(f"pipeline parameter {message}", field=name)
+
+        for name in ("base_model", "dataset", "eval_datasets"):
+            need(bool(str(getattr(self, name)).strip()), "must not be empty", name)
+        for name in ("train_rows", "sft_max_steps", "lora_r", "context_steps", "gpu_count"):
+            need(getattr(self, name) >= 0, f"must be >= 0, got {getattr(self, name)}", name)
+        for name in ("sft_batch_size", "max_length", "grpo_iterations", "grpo_batch_size",
+                     "max_completion_length", "eval_limit", "eval_max_new_tokens", "num_nodes", "target_context"):
+            need(getattr(self, name) > 0, f"must be > 0, got {getattr(self, name)}", name)
+        need(self.sft_max_steps > 0 or self.sft_epochs > 0, "must be > 0 when sft_max_steps is 0", "sft_epochs")
+        for name in ("sft_learning_rate", "grpo_learning_rate"):
+            need(0 < getattr(self, name) < 1, f"must be in (0, 1), got {getattr(self, name)}", name)
+        need(self.group_size >= 2, f"must be >= 2 (GRPO compares completions within a group), got {self.group_size}",
+             "group_size")
+        need(self.grpo_batch_size % self.group_size == 0,
+             f"must be a multiple of group_size ({self.group_size}), got {self.grpo_batch_size}", "grpo_batch_size")
+        need(self.scaling_type in SCALING_TYPES,
+             f"unknown scaling type '{self.scaling_type}'; known: {', '.join(SCALING_TYPES)}", "scaling_type")
+        need(self.reasoning_type in REASONING_TYPES,
+             f"unknown reasoning type '{self.reasoning_type}'; known: {', '.join(REASONING_TYPES)}", "reasoning_type")
+        weights = [getattr(self, name) for name in REWARD_FIELDS]
+        for name, value in zip(REWARD_FIELDS, weights, strict=True):
+            need(value >= 0, f"must be >= 0, got {value}", name)
+        need(sum(weights) > 0, "reward weights must not all be 0", "correctness_weight")
+        need(self.gpu_count > 0 or self.num_nodes == 1, "multi-node training needs gpu_count > 0", "num_nodes")
+        need(not self.checkpoint_uri or self.checkpoint_uri.startswith(("s3://", "minio://")),
+             f"must be an s3:// or minio:// URI (or empty), got {self.checkpoint_uri!r}", "checkpoint_uri")
+        need(not self.context_steps or bool(self.context_dataset),
+             "context_steps > 0 needs a context_dataset to train on", "context_steps")
+
+    @property
+    def eval_dataset_list(self) -> list[str]:
+        return [part.strip() for part in self.eval_datasets.split(",") if part.strip()]
+
+    @property
+    def reward_weights(self) -> dict[str, float]:
+        return {name: float(getattr(self, name)) for name in REWARD_FIELDS}
+
+
+def parameter_defaults() -> dict[str, Any]:
+    return config_to_dict(PipelineParameters())
+
+
+def load_pipeline_recipe(path: str | os.PathLike) -> dict[str, Any]:
+    """A ``recipes/pipeline_*.yaml`` mapping, with unknown keys refused (file and key named)."""
+    return load_recipe(path, PipelineParameters)
+
+
+def _coerce(values: dict[str, Any]) -> dict[str, Any]:
+    """KFP and ``key=value`` CLIs deliver numbers as int/float/str; normalise to the field types."""
+    types = {f.name: f.type for f in dataclasses.fields(PipelineParameters)}
+    result = {}
+    for key, value in values.items():
+        if key not in types:
+            known = ", ".join(sorted(types))
+            raise InputError(f"unknown pipeline parameter; known: {known}", field=key)
+        kind = types[key]
+        try:
+            if kind == "bool" and isinstance(value, str):
+                lowered = value.strip().lower()
+                if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                value = lowered in ("true", "1", "yes")
+            elif kind == "int" and not isinstance(value, bool):
+                if isinstance(value, float) and not value.is_integer():
+                    raise ValueError(value)
+                value = int(value)
+            elif kind == "float" and not isinstance(value, bool):
+                value = float(value)
+            elif kind == "str":
+                value = "" if value is None else str(value)
+            elif kind.startswith("dict"):
+                value = json.loads(value) if isinstance(value, str) else (value or {})
+                if not isinstance(value, dict):
+                    raise ValueError(value)
+                value = {str(k): str(v) for k, v in value.items()}
+        except (TypeError, ValueError, json.JSONDecodeError):
+            raise InputError(f"pipeline parameter expects {kind}, got {value!r}", field=key) from None
+        result[key] = value
+    return result
+
+
+def make_parameters(values: dict[str, Any] | None = None) -> PipelineParameters:
+    """Build (and cheaply validate) the parameter set from a mapping of field -> value."""
+    return PipelineParameters(**_coerce(dict(values or {})))
+
+
+# ------------------------------------------------------------------ checks that read inputs
+
+def original_context_length(model: str) -> int | None:
+    """The model's trained context (from its config), or None where it cannot be read cheaply."""
+    from reasoning.models import cache_dir, resolve_model
+    text = str(model)
+    if text.startswith(("s3://", "minio://")):
+        return None
+    if text.startswith("builtin:"):
+        cached = cache_dir() / "models" / text.split(":", 1)[1] / "config.json"
+        config_path = cached if cached.exists() else Path(resolve_model(text)) / "config.json"
+    else:
+        config_path = Path(text).expanduser() / "config.json"
+    if not config_path.exists():
+        return None  # a hub id: the context stage checks it once the config is downloaded
+    config = json.loads(config_path.read_text())
+    rope = config.get("rope_parameters") or config.get("rope_scaling") or {}
+    length = rope.get("original_max_position_embeddings") or config.get("max_position_embeddings")
+    return int(length) if length else None
+
+
+def check_dataset_spec(spec: str, name: str) -> None:
+    """Fail on a dataset spec that cannot be resolved, naming the pipeline parameter."""
+    from reasoning.storage import is_remote
+    text = spec.strip()
+    if is_remote(text):
+        return  # resolving it means downloading; the import task reports a missing object
+    if text.startswith("synthetic:") or "=" in text.split("?", 1)[0]:
+        pass  # parsed by resolve_dataset below
+    elif text not in KNOWN_DATASETS and not Path(text).expanduser().exists():
+        raise InputError(f"pipeline parameter: unknown dataset '{text}' (not a known name and no such file); "
+                         f"known names: {', '.join(KNOWN_DATASETS)}, synthetic:math?n=..., a file or an s3:// URI",
+                         field=name)
+    try:
+        from reasoning.cot.datasets import resolve_dataset
+    except ImportError:
+        return
+    spec_only = text.split("=", 1)[1] if "=" in text.split("?", 1)[0] and not text.startswith("synthetic:") else text
+    try:
+        rows = resolve_dataset(spec_only, limit=1)
+    except InputError as exc:
+        raise InputError(f"pipeline parameter: dataset '{text}' cannot be read: {exc}", field=name) from None
+    if not rows:
+        raise InputError(f"pipeline parameter: dataset '{text}' has no rows", field=name)
+
+
+def validate_parameters(values: dict[str, Any] | None = None, *, check_inputs: bool = True) -> dict[str, Any]:
+    """Validate the whole parameter set; returns the normalised mapping.
+
+    ``check_inputs`` also resolves the model and dataset references (cheap: one row
+    each) and compares ``target_context`` with the model's own context length.
+    """
+    params = make_parameters(values)
+    if check_inputs:
+        from reasoning.models import check_model_reference
+        for name in ("base_model", "teacher_model"):
+            reference = getattr(params, name)
+            if reference:
+                try:
+                    check_model_reference(reference)
+                except InputError as exc:
+                    raise InputError(f"pipeline parameter: {exc}", field=name) from None
+        check_dataset_spec(params.dataset, "dataset")
+        for spec in params.eval_dataset_list:
+            check_dataset_spec(spec, "eval_datasets")
+        if params.context_dataset:
+            check_dataset_spec(params.context_dataset, "context_dataset")
+        if params.enable_context:
+            original = original_context_length(params.base_model)
+            if original is not None and params.target_context <= original:
+                raise InputError(f"pipeline parameter must exceed the model's context length {original} "
+                                 f"(got {params.target_context})", field="target_context")
+    return config_to_dict(params)
+
+
+# ------------------------------------------------------------------ stage configs
+
+def _training_common(params: PipelineParameters, stage: str, model: str, dataset: str, output: str) -> dict[str, Any]:
+    config: dict[str, Any] = {"model": str(model), "dataset": str(dataset), "output": str(output),
+                              "seed": params.seed}
+    if params.lora_r > 0:
+        # alpha = 2r keeps LoRA's scaling (alpha / r) the same whatever the rank.
+        config.update({"use_lora": True, "lora_r": params.lora_r, "lora_alpha": 2 * params.lora_r})
+    else:
+        config["use_lora"] = False
+    if params.checkpoint_uri:
+        # A retried pod starts with an empty disk: resume pulls the stage's checkpoints back.
+        config.update({"checkpoint_uri": f"{params.checkpoint_uri.rstrip('/')}/{stage}", "resume": True})
+    return config
+
+
+def sft_stage_config(params: PipelineParameters, *, model: str, dataset: str, output: str) -> dict[str, Any]:
+    """SFTStageConfig fields for the pipeline's SFT task."""
+    config = _training_common(params, "sft", model, dataset, output)
+    config.update({"epochs": float(params.sft_epochs), "max_steps": params.sft_max_steps or -1,
+                   "learning_rate": params.sft_learning_rate, "batch_size": params.sft_batch_size,
+                   "max_length": params.max_length, "limit": params.train_rows})
+    return config
+
+
+def grpo_stage_config(params: PipelineParameters, *, model: str, dataset: str, output: str) -> dict[str, Any]:
+    """GRPOStageConfig fields for the pipeline's GRPO task."""
+    config = _training_common(params, "grpo", model, dataset, output)
+    config.update({"iterations": params.grpo_iterations, "group_size": params.group_size,
+                   "learning_rate": params.grpo_learning_rate, "batch_size": params.grpo_batch_size,
+                   "max_completion_length": params.max_completion_length, "limit": params.train_rows,
+                   **params.reward_weights})
+    return config
+
+
+def context_stage_config(params: PipelineParameters, *, model: str, output: str,
+                         dataset: str | None = None) -> dict[str, Any]:
+    """ContextStageConfig fields for the pipeline's context-extension task."""
+    config = _training_common(params, "context", model, dataset or "", output)
+    config.update({"target_context": params.target_context, "scaling_type": params.scaling_type,
+                   "steps": params.context_steps if dataset else 0})
+    return config
+
+
+def eval_models(base: str | None, sft: str | None, grpo: str | None) -> dict[str, str]:
+    """The models the evaluation compares, in pipeline order (absent ones left out)."""
+    return {name: path for name, path in (("base", base), ("sft", sft), ("grpo", grpo)) if path}

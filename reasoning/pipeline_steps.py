@@ -1,0 +1,190 @@
+"""What each Kubeflow component does, as plain functions (no kfp here).
+
+A component body in ``components/<name>/component.py`` only unpacks its artifacts and
+calls one function of this module, so the logic is tested without Kubeflow and the
+benchmark can run the same steps in-process (``run_steps_directly``) to measure what
+kfp.local adds.
+
+Artifact layout inside the pipeline:
+- a Model artifact is a model directory as defined in ``reasoning.artifacts``;
+- a Dataset artifact is a directory holding ``rows.jsonl`` (the row format) and its
+  lineage sidecar ``rows.jsonl.meta.json``; a directory, so the sidecar travels with
+  the rows when Kubeflow uploads the artifact.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from reasoning.artifacts import (METADATA_FILE, file_sha256, finish_model_artifact, read_metadata,
+                                 write_dataset_metadata)
+from reasoning.fileio import InputError, atomic_dir
+
+log = logging.getLogger(__name__)
+
+ROWS_FILE = "rows.jsonl"
+REPORT_NAMES = {"html": ("report.html",), "markdown": ("report.md", "README.md")}
+
+
+def dataset_rows(artifact: str | os.PathLike) -> Path:
+    """The rows file of a Dataset artifact (a directory), or the path itself if it is a file."""
+    path = Path(artifact)
+    return path / ROWS_FILE if path.is_dir() else path
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    # Hard links make importing a local model free on one disk; copy across devices.
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def import_model(source: str, output_dir: str | os.PathLike) -> dict[str, Any]:
+    """Materialise a model reference (builtin:, directory, URI, hub id) as a model artifact."""
+    from reasoning.models import check_model_reference, resolve_model
+    check_model_reference(source)
+    resolved = resolve_model(source)
+    with atomic_dir(output_dir) as tmp:
+        if Path(resolved).is_dir():
+            shutil.copytree(resolved, tmp, dirs_exist_ok=True, copy_function=_link_or_copy,
+                            ignore=shutil.ignore_patterns(METADATA_FILE, "*.checkpoints"))
+        else:  # a hub id: download it once here so later tasks get plain files
+            from reasoning.models import load_model, load_tokenizer
+            load_model(resolved).save_pretrained(tmp, safe_serialization=True)
+            load_tokenizer(resolved).save_pretrained(tmp)
+        upstream = read_metadata(resolved) if Path(resolved).is_dir() else {}
+        metadata = finish_model_artifact(tmp, stage="import", base_model=source, config={"source": source},
+                                         lineage={"upstream": upstream} if upstream else {})
+    return _summary(metadata)
+
+
+def import_dataset(source: str, output_dir: str | os.PathLike, limit: int = 0) -> dict[str, Any]:
+    """Resolve a dataset spec into rows in the row format (a Dataset artifact directory)."""
+    from reasoning.cot.datasets import resolve_dataset
+    from reasoning.schema import write_rows
+    rows = resolve_dataset(source, limit=limit or None)
+    if not rows:
+        raise InputError("the dataset has no rows", file=source, field="dataset")
+    with atomic_dir(output_dir) as tmp:
+        count = write_rows(tmp / ROWS_FILE, rows)
+        types = sorted({row.reasoning_type for row in rows})
+        metadata = write_dataset_metadata(tmp / ROWS_FILE, stage="import", source=source, rows=count,
+                                          config={"source": source, "limit": limit},
+                                          extra={"reasoning_types": types})
+    return _summary(metadata)
+
+
+def generate_cot(input_dir: str | os.PathLike, output_dir: str | os.PathLike, reasoning_type: str = "math",
+                 teacher: str | None = None, seed: int = 0) -> dict[str, Any]:
+    """Stage 1: turn problems into <think> chain-of-thought rows (templated, or a teacher's samples)."""
+    from reasoning.cot import CoTGenerator
+    generator = CoTGenerator(teacher=teacher or None, seed=seed) if teacher else CoTGenerator()
+    with atomic_dir(output_dir) as tmp:
+        report = generator.generate_from_dataset(str(dataset_rows(input_dir)), str(tmp / ROWS_FILE),
+                                                 reasoning_type=reasoning_type)
+        metadata = read_metadata(tmp / ROWS_FILE)
+    summary = _summary(metadata)
+    summary["report"] = _plain(report)
+    return summary
+
+
+def run_training_stage(stage: str, config: dict[str, Any], *, gpus: int = 0, num_nodes: int = 1) -> dict[str, Any]:
+    """Run sft / grpo / context through the launcher (in-process, accelerate, or a TrainJob)."""
+    from reasoning.launch import run_stage
+    result = run_stage(stage, config, gpus=gpus, num_nodes=num_nodes)
+    return dict(result or {})
+
+
+def evaluate_models(models: dict[str, str], datasets: list[str], output_dir: str | os.PathLike, *,
+                    limit: int, max_new_tokens: int, seed: int = 0) -> dict[str, Any]:
+    """Evaluate each named model on each dataset; the report lands in ``output_dir``."""
+    from reasoning.stages.eval import EvalStageConfig, run
+    if not models:
+        raise InputError("no model to evaluate", field="models")
+    config = EvalStageConfig(models=[f"{name}={path}" for name, path in models.items()], datasets=list(datasets),
+                             limit=limit, max_new_tokens=max_new_tokens, seed=seed, output=str(output_dir))
+    return dict(run(config) or {})
+
+
+def report_file(report_dir: str | os.PathLike, kind: str) -> Path:
+    """The HTML or Markdown report inside an evaluation output directory."""
+    report_dir = Path(report_dir)
+    for name in REPORT_NAMES[kind]:
+        if (report_dir / name).exists():
+            return report_dir / name
+    found = sorted(report_dir.rglob("*.html" if kind == "html" else "*.md"))
+    if not found:
+        raise FileNotFoundError(f"no {kind} report in {report_dir}")
+    return found[0]
+
+
+def export_model(model_dir: str | os.PathLike, destination: str) -> dict[str, Any]:
+    """Copy a model artifact to a local path or an s3:// / minio:// URI (atomically)."""
+    from reasoning.storage import local_output
+    if not destination:
+        raise InputError("an export destination is required", field="export_destination")
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").exists():
+        raise InputError("not a model directory (no config.json)", file=model_dir)
+    with local_output(destination, is_dir=True) as tmp:
+        shutil.copytree(model_dir, tmp, dirs_exist_ok=True)
+    metadata = read_metadata(model_dir)
+    return {"destination": destination, "sha256": metadata.get("sha256"), "stage": metadata.get("stage"),
+            "base_model": metadata.get("base_model")}
+
+
+def numeric_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """Flatten nested metrics into ``a/b/c -> float`` (what Metrics.log_metric accepts)."""
+    flat: dict[str, float] = {}
+    for key, value in (metrics or {}).items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(numeric_metrics(value, prefix=f"{name}/"))
+        elif isinstance(value, bool):
+            flat[name] = float(value)
+        elif isinstance(value, (int, float)):
+            flat[name] = float(value)
+    return flat
+
+
+def artifact_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """What the Kubeflow UI shows for a model or dataset artifact (flat, JSON-friendly)."""
+    path = Path(path)
+    if path.is_dir() and (path / ROWS_FILE).exists():
+        path = path / ROWS_FILE
+    return _summary(read_metadata(path))
+
+
+def _summary(metadata: dict[str, Any]) -> dict[str, Any]:
+    keep = ("kind", "stage", "source", "base_model", "rows", "sha256", "parameters", "reasoning_types")
+    summary = {key: metadata[key] for key in keep if metadata.get(key) is not None}
+    for key, value in numeric_metrics(metadata.get("metrics") or {}).items():
+        summary[f"metric/{key}"] = value
+    return summary
+
+
+def _plain(value: Any) -> Any:
+    """A report object (dataclass, dict) as JSON-friendly data."""
+    import dataclasses
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _plain(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def scratch_dir(prefix: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+__all__ = ["ROWS_FILE", "artifact_metadata", "dataset_rows", "evaluate_models", "export_model", "file_sha256",
+           "generate_cot", "import_dataset", "import_model", "numeric_metrics", "report_file", "run_training_stage"]

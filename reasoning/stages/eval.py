@@ -1,0 +1,426 @@
+"""Evaluation stage: generate with one or more models on several datasets, score every
+completion with the same checker the rewards use, and write metrics and a report.
+
+    python -m reasoning.stages.eval --model checkpoints/reasoning_grpo \\
+        --datasets synthetic-test,gsm8k=../shared/data/gsm8k/test.jsonl,math500=../shared/data/math500/test.jsonl,humaneval,folio=../shared/data/folio/validation.jsonl \\
+        --limit 200 --samples 4 --output reports/eval
+
+    reasoning eval --model base=builtin:smollm2-135m-instruct --model sft=checkpoints/sft \\
+        --model grpo=checkpoints/grpo --datasets synthetic-test --limit 64 --output reports/eval
+
+``--model`` may be repeated (or given comma-separated): ``NAME=REF`` names a model, a
+bare reference is named after its directory. ``--datasets`` takes ``NAME=SPEC`` or bare
+specs (a row-format or native-layout file, an s3:// URI, ``synthetic:math?n=..``, or a
+known name such as ``gsm8k`` or ``humaneval``). ``--limit N`` evaluates the first N rows of
+each dataset in file order, so every model and every run sees the same fixed subset.
+
+Outputs in ``--output`` (a directory or s3:// URI, written complete or not at all):
+``metrics.json`` (models x datasets x metrics, and per reasoning type), ``samples.jsonl``
+(every prompt, response and score), ``report.md`` and ``report.html`` (self-contained,
+plots embedded) and ``resolved_config.yaml``.
+
+Correctness is decided by ``reasoning.answers.check_response`` (code runs in the
+sandbox) and the reward components by ``reasoning.rewards``: the same implementation
+that scores GRPO, so training and evaluation cannot disagree about "correct".
+"""
+from __future__ import annotations
+
+import dataclasses
+import gc
+import json
+import logging
+import os
+import re
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from reasoning import artifacts, storage
+from reasoning.config import config_to_dict, option, parse_config, require, save_config
+from reasoning.fileio import TABULAR_SUFFIXES, InputError, write_json_atomic, write_jsonl_atomic, write_text_atomic
+from reasoning.models import DEFAULT_MODEL
+
+log = logging.getLogger(__name__)
+
+SAMPLING_TEMPERATURE = 0.7  # used when --samples > 1 asks for sampling but --temperature is 0 (greedy)
+_NAME = re.compile(r"^([A-Za-z0-9_.+-]+)=(.+)$")
+_GENERIC_STEMS = {"test", "train", "validation", "valid", "dev", "eval", "data", "dataset"}
+
+
+@dataclasses.dataclass
+class EvalStageConfig:
+    models: list[str] = option(help="models to evaluate, NAME=REF or REF (builtin:NAME, a model directory, "
+                               "an s3:// URI or a hub id); --model may be repeated",
+                               default_factory=lambda: [DEFAULT_MODEL], flag="--model")
+    datasets: list[str] = option(help="datasets, NAME=SPEC or SPEC: a file (row format or a native layout), "
+                                 "an s3:// URI, synthetic:math?n=..&split=test, or a known name "
+                                 "(synthetic-test, gsm8k, math500, humaneval, folio)",
+                                 default_factory=lambda: ["synthetic-test"])
+    limit: int = option(200, "evaluate the first N rows of each dataset (a fixed subset, same for every model)")
+    samples: int = option(1, "completions per problem; > 1 adds pass@k and majority-vote accuracy")
+    output: str = option("reports/eval", "output directory or s3:// URI for metrics, samples and the report")
+    seed: int = option(0, "random seed for sampling (the same seed gives the same completions)")
+    max_new_tokens: int = option(256, "generation budget per completion")
+    temperature: float = option(0.0, f"0 = greedy; with --samples > 1 a temperature of 0 becomes "
+                                f"{SAMPLING_TEMPERATURE} so the samples differ")
+    top_p: float = option(1.0, "nucleus sampling threshold (used when sampling)")
+    batch_size: int = option(16, "prompts per generation batch")
+    system_prompt: str = option("", "system message prepended to prompts that have none (empty: none)")
+    dtype: str = option("auto", "model weights dtype: auto = bf16 on a bf16 GPU, else float32",
+                        choices=("auto", "float32", "bfloat16", "float16"))
+    code_timeout: float = option(10.0, "seconds a code completion's tests may run in the sandbox")
+    examples_per_dataset: int = option(2, "correct and wrong sample completions shown per model and dataset")
+    use_training_curves: bool = option(True, "plot loss/reward curves from the models' train_log.jsonl "
+                                       "(and their lineage parents')")
+
+    def __post_init__(self) -> None:
+        self.models = _as_list(self.models)
+        self.datasets = _as_list(self.datasets)
+        require(bool(self.models), "at least one model is required", "--model")
+        require(bool(self.datasets), "at least one dataset is required", "--datasets")
+        require(self.limit >= 1, f"must be >= 1, got {self.limit}", "--limit")
+        require(self.samples >= 1, f"must be >= 1, got {self.samples}", "--samples")
+        require(self.max_new_tokens >= 1, f"must be >= 1, got {self.max_new_tokens}", "--max-new-tokens")
+        require(self.temperature >= 0, f"must be >= 0, got {self.temperature}", "--temperature")
+        require(0 < self.top_p <= 1, f"must be in (0, 1], got {self.top_p}", "--top-p")
+        require(self.batch_size >= 1, f"must be >= 1, got {self.batch_size}", "--batch-size")
+        require(self.code_timeout > 0, f"must be > 0, got {self.code_timeout}", "--code-timeout")
+        require(self.examples_per_dataset >= 0, f"must be >= 0, got {self.examples_per_dataset}",
+                "--examples-per-dataset")
+        require(bool(str(self.output).strip()), "an output path is required", "--output")
+        names = [name for name, _ in model_specs(self.models)]
+        duplicates = [n for n, c in Counter(names).items() if c > 1]
+        require(not duplicates, f"model names must be unique, repeated: {', '.join(duplicates)} "
+                "(name them with NAME=REF)", "--model")
+        from reasoning.models import check_model_reference
+        for _, reference in model_specs(self.models):
+            try:
+                check_model_reference(reference)
+            except InputError as exc:
+                raise InputError(str(exc), field="--model") from None
+        specs = dataset_specs(self.datasets)
+        duplicates = [n for n, c in Counter(n for n, _ in specs).items() if c > 1]
+        require(not duplicates, f"dataset names must be unique, repeated: {', '.join(duplicates)} "
+                "(name them with NAME=SPEC)", "--datasets")
+        for _, spec in specs:
+            if _looks_like_path(spec) and not Path(spec).expanduser().exists():
+                raise InputError("dataset file does not exist", file=spec, field="--datasets")
+
+    @property
+    def effective_temperature(self) -> float:
+        return SAMPLING_TEMPERATURE if self.samples > 1 and self.temperature == 0 else self.temperature
+
+
+def _as_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = value.split(",")
+    return [str(v).strip() for v in value if str(v).strip()]
+
+
+def _looks_like_path(spec: str) -> bool:
+    if storage.is_remote(spec) or spec.startswith("synthetic:"):
+        return False
+    lowered = spec.lower().removesuffix(".gz")
+    return "/" in spec or spec.startswith((".", "~")) or lowered.endswith(TABULAR_SUFFIXES)
+
+
+def model_specs(entries: Sequence[str]) -> list[tuple[str, str]]:
+    """``[(name, reference)]``: ``NAME=REF`` as given; a bare reference is named after its last path part."""
+    result = []
+    for entry in entries:
+        match = _NAME.match(entry)
+        if match and not storage.is_remote(entry):
+            result.append((match.group(1), match.group(2)))
+            continue
+        text = entry.rstrip("/")
+        name = text.split(":", 1)[1] if text.startswith("builtin:") else text.rsplit("/", 1)[-1]
+        result.append((name or entry, entry))
+    return result
+
+
+def dataset_specs(entries: Sequence[str]) -> list[tuple[str, str]]:
+    """``[(name, spec)]``: ``NAME=SPEC`` as given; a path is named after its file (and folder for test.jsonl)."""
+    result = []
+    for entry in entries:
+        match = _NAME.match(entry)
+        if match and not storage.is_remote(entry):
+            result.append((match.group(1), match.group(2)))
+        elif entry.startswith("synthetic:"):
+            result.append(("synthetic-" + entry.split(":", 1)[1].split("?", 1)[0], entry))
+        elif _looks_like_path(entry) or storage.is_remote(entry):
+            path = Path(entry.rstrip("/"))
+            stem = path.name.split(".", 1)[0]
+            name = f"{path.parent.name}-{stem}" if stem.lower() in _GENERIC_STEMS and path.parent.name else stem
+            result.append((name, entry))
+        else:
+            result.append((entry, entry))
+    return result
+
+
+# ------------------------------------------------------------------ scoring
+
+def load_datasets(config: EvalStageConfig) -> dict[str, tuple[str, list]]:
+    """``{name: (spec, rows)}``, every dataset resolved and limited before any model is loaded."""
+    from reasoning.cot.datasets import resolve_dataset
+
+    datasets = {}
+    for name, spec in dataset_specs(config.datasets):
+        try:
+            rows = list(resolve_dataset(spec, limit=config.limit))[: config.limit]
+        except InputError as exc:
+            raise InputError(f"cannot use dataset '{name}': {exc}", field="--datasets") from None
+        if not rows:
+            raise InputError(f"dataset '{name}' has no rows", file=spec, field="--datasets")
+        datasets[name] = (spec, rows)
+    return datasets
+
+
+def build_prompt(row, system_prompt: str) -> list[dict[str, str]]:
+    messages = [dict(m) for m in row.prompt_messages]
+    if system_prompt and not any(m["role"] == "system" for m in messages):
+        messages.insert(0, {"role": "system", "content": system_prompt})
+    return messages
+
+
+def code_prompt(row) -> str | None:
+    """The function stub of a code problem (HumanEval's prompt), prepended by the checker when a
+    completion holds only the body: ``metadata["prompt"]``, else the code block in the question."""
+    if row.reasoning_type != "code" or not row.entry_point:
+        return None
+    from reasoning.answers import extract_code
+    stub = row.metadata.get("prompt") or extract_code(row.problem)
+    return stub if stub and re.search(rf"def\s+{re.escape(row.entry_point)}\s*\(", stub) else None
+
+
+def score_response(row, response: str, reward_fn, tokenizer, code_timeout: float = 10.0,
+                   prompt: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """One completion's correctness, extracted answer, format, length and reward components."""
+    from reasoning import answers
+    from reasoning.generation import count_tokens
+
+    rtype = row.reasoning_type
+    if rtype == "code":
+        extracted = answers.extract_code(response) or None
+    else:
+        extracted = answers.extract_final_answer(response)
+    correct = bool(answers.check_response(response, row.answer, rtype, tests=row.tests,
+                                          entry_point=row.entry_point, problem=code_prompt(row),
+                                          code_timeout=code_timeout))
+    result = reward_fn.compute(response=response, reference=row.answer, problem=row.problem,
+                               reasoning_type=rtype, tests=row.tests, entry_point=row.entry_point,
+                               prompt=prompt)
+    components = {name: float(value) for name, value in result.components.items() if value is not None}
+    return {"extracted_answer": extracted, "correct": correct,
+            # Format compliance = the format reward is full: one well-formed think block, then an answer.
+            "format_ok": components.get("format") == 1.0,
+            "tokens": count_tokens(tokenizer, response), "reward": float(result.reward),
+            "components": components, "reward_reasons": dict(result.reasons)}
+
+
+def answers_equivalent(a: str, b: str, reasoning_type: str) -> bool:
+    """Grouping for the majority vote: the rewards' equivalence check; programs by identical text."""
+    if reasoning_type == "code":
+        return a.strip() == b.strip()
+    from reasoning.answers import is_equivalent
+    return bool(is_equivalent(a, b, reasoning_type))
+
+
+def evaluate_model(name: str, reference: str, datasets: dict[str, tuple[str, list]], config: EvalStageConfig,
+                   reward_fn) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, float]]:
+    """Generate and score every dataset with one model; returns (samples, model info, seconds per dataset)."""
+    import torch
+    from transformers import set_seed
+
+    from reasoning.generation import SamplingSettings, generate
+    from reasoning.models import load_model, load_tokenizer, resolve_model
+
+    resolved = resolve_model(reference)
+    log.info("loading model %s from %s", name, resolved)
+    tokenizer = load_tokenizer(resolved, padding_side="left")
+    model = load_model(resolved, dtype=config.dtype)
+    if torch.cuda.is_available():
+        model.to("cuda")
+    metadata = artifacts.read_metadata(resolved) if Path(resolved).is_dir() else {}
+    info = {"reference": reference, "resolved": resolved, "stage": metadata.get("stage"),
+            "base_model": metadata.get("base_model"), "sha256": metadata.get("sha256"),
+            "parameters": artifacts.count_parameters(model)}
+    settings = SamplingSettings(max_new_tokens=config.max_new_tokens, temperature=config.effective_temperature,
+                                top_p=config.top_p, num_samples=config.samples, batch_size=config.batch_size,
+                                seed=config.seed)
+    samples: list[dict[str, Any]] = []
+    seconds: dict[str, float] = {}
+    try:
+        for dataset, (_spec, rows) in datasets.items():
+            set_seed(config.seed)  # each (model, dataset) pair is reproducible on its own
+            prompts = [build_prompt(row, config.system_prompt) for row in rows]
+            started = time.monotonic()
+            completions = generate(model, tokenizer, prompts, settings, progress=True,
+                                   description=f"{name} on {dataset}")
+            seconds[dataset] = round(time.monotonic() - started, 3)
+            log.info("%s on %s: %d x %d completions in %.1f s", name, dataset, len(rows), config.samples,
+                     seconds[dataset])
+            for row, prompt, responses in zip(rows, prompts, completions, strict=True):
+                for index, response in enumerate(responses):
+                    samples.append({"model": name, "dataset": dataset, "id": row.id, "source": row.source,
+                                    "reasoning_type": row.reasoning_type, "sample": index, "prompt": prompt,
+                                    "reference": row.answer, "response": response,
+                                    **score_response(row, response, reward_fn, tokenizer, config.code_timeout,
+                                                    prompt)})
+    finally:
+        del model
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    return samples, info, seconds
+
+
+# ------------------------------------------------------------------ training curves
+
+def training_logs(models: dict[str, dict[str, Any]], max_depth: int = 5) -> tuple[dict[str, list], dict[str, str]]:
+    """Training logs of each evaluated model and of its lineage parents (its ``base_model`` chain).
+
+    Returns ``({label: records}, {label: directory})``; a directory shared by several
+    models (sft is grpo's parent and may be evaluated too) appears once.
+    """
+    seen: set[str] = set()
+    logs: dict[str, list] = {}
+    sources: dict[str, str] = {}
+    evaluated = {str(Path(info["resolved"]).resolve()): name for name, info in models.items()
+                 if Path(str(info["resolved"])).is_dir()}
+    for info in models.values():
+        directory = info["resolved"]
+        for _depth in range(max_depth):
+            path = Path(str(directory))
+            if not path.is_dir():
+                break
+            key = str(path.resolve())
+            if key in seen:
+                break
+            seen.add(key)
+            metadata = artifacts.read_metadata(path)
+            records = artifacts.read_train_log(path)
+            if records:
+                label = f"{evaluated.get(key, path.name)} ({metadata.get('stage') or 'training'})"
+                logs[label], sources[label] = records, str(path)
+            parent = metadata.get("base_model") or (metadata.get("lineage") or {}).get("base_model")
+            if not parent or storage.is_remote(str(parent)) or str(parent).startswith("builtin:"):
+                break
+            directory = parent
+    return logs, sources
+
+
+# ------------------------------------------------------------------ run
+
+def run(config: EvalStageConfig) -> dict[str, Any]:
+    from reasoning.evaluation.metrics import compute_metrics, flat_metrics
+    from reasoning.evaluation.plots import accuracy_bar_plot, training_curves_plot
+    from reasoning.evaluation.report import build_blocks, render_html, render_markdown
+    from reasoning.evaluation.summary import format_summary
+
+    log.info("evaluation config: %s", json.dumps(config_to_dict(config), default=str))
+    if config.samples > 1 and config.temperature == 0:
+        log.info("--samples %d with --temperature 0: sampling at temperature %.1f so the samples differ "
+                 "(pass --temperature to choose another)", config.samples, SAMPLING_TEMPERATURE)
+    datasets = load_datasets(config)  # bad dataset specs fail here, before any model is loaded
+    from reasoning.rewards import create_reward_function
+    reward_fn = create_reward_function("combined")
+    samples: list[dict[str, Any]] = []
+    models: dict[str, dict[str, Any]] = {}
+    timing: dict[str, dict[str, float]] = {}
+    for name, reference in model_specs(config.models):
+        model_samples, models[name], timing[name] = evaluate_model(name, reference, datasets, config, reward_fn)
+        samples += model_samples
+
+    metrics: dict[str, Any] = {
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "settings": {"limit": config.limit, "samples": config.samples, "seed": config.seed,
+                     "max_new_tokens": config.max_new_tokens, "temperature": config.effective_temperature,
+                     "requested_temperature": config.temperature, "top_p": config.top_p,
+                     "system_prompt": config.system_prompt,
+                     "subset": f"Each dataset is limited to its first {config.limit} rows in file order "
+                               "(the same fixed subset for every model and run)."},
+        "models": models,
+        "datasets": {name: {"spec": spec, "rows": len(rows),
+                            "reasoning_types": dict(Counter(r.reasoning_type for r in rows))}
+                     for name, (spec, rows) in datasets.items()},
+        "generation_seconds": timing,
+        "results": compute_metrics(samples, list(models), list(datasets), answers_equivalent),
+    }
+    accuracy = {model: {d: entry["datasets"][d]["overall"].get("accuracy") for d in datasets}
+                for model, entry in metrics["results"].items()}
+    curves_png, curve_sources = None, {}
+    if config.use_training_curves:
+        logs, curve_sources = training_logs(models)
+        curves_png = training_curves_plot(logs) if logs else None
+    blocks = build_blocks(metrics, samples, accuracy_png=accuracy_bar_plot(accuracy), curves_png=curves_png,
+                          curve_sources=curve_sources, examples_per_dataset=config.examples_per_dataset)
+    summary = format_summary(metrics)
+    with storage.local_output(config.output, is_dir=True) as tmp:
+        tmp = Path(tmp)
+        write_json_atomic(tmp / "metrics.json", metrics)
+        write_jsonl_atomic(tmp / "samples.jsonl", samples)
+        write_text_atomic(tmp / "report.md", render_markdown(blocks))
+        write_text_atomic(tmp / "report.html", render_html(blocks))
+        write_text_atomic(tmp / "summary.txt", summary + "\n")
+        save_config(config, tmp / artifacts.CONFIG_FILE, command=_command_line())
+    log.info("evaluation written to %s\n%s", config.output, summary)
+    return {"output": str(config.output), "metrics": flat_metrics(metrics["results"]), "summary": summary}
+
+
+def _command_line() -> str:
+    import shlex
+    return " ".join(shlex.quote(a) for a in [os.path.basename(sys.executable), *sys.argv])
+
+
+def merge_repeated_flags(argv: Sequence[str]) -> list[str]:
+    """Turn repeated ``--model A --model B`` (and ``--dataset``/``--datasets``) into one comma list,
+    because the generic parser keeps only the last value of a flag."""
+    aliases = {"--model": "--model", "--models": "--model", "--dataset": "--datasets", "--datasets": "--datasets"}
+    collected: dict[str, list[str]] = {}
+    rest: list[str] = []
+    argv = list(argv)
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        flag, _, inline = arg.partition("=")
+        if flag in aliases and (inline or arg == flag):
+            if inline:
+                value = arg.split("=", 1)[1]
+            elif index + 1 < len(argv):
+                index += 1
+                value = argv[index]
+            else:
+                rest.append(arg)  # let argparse report the missing value
+                break
+            collected.setdefault(aliases[flag], []).append(value)
+        else:
+            rest.append(arg)
+        index += 1
+    for flag, values in collected.items():
+        rest += [flag, ",".join(values)]
+    return rest
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("REASONING_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    argv = merge_repeated_flags(sys.argv[1:] if argv is None else argv)
+    try:
+        config = parse_config(EvalStageConfig, argv, prog="reasoning eval", description=__doc__.split("\n\n")[0])
+    except SystemExit as exc:  # argparse has printed the error
+        return int(exc.code or 0)
+    try:
+        result = run(config)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(result["summary"])
+    print(json.dumps({"output": result["output"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

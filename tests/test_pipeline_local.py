@@ -1,0 +1,112 @@
+"""The whole pipeline through kfp.local on the tiny model: every task, both branches of each dsl.If.
+
+Run 1 (default tests, about 1.5 min on 2 cores): CoT on, context extension off, export on.
+Run 2 (slow): CoT off, context extension on with a long-data fine-tune.
+A bad parameter stops the run in its first task.
+"""
+import json
+from pathlib import Path
+
+import pytest
+
+from reasoning.pipeline_params import load_pipeline_recipe
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_parameters(tiny_model_dir, **overrides):
+    values = load_pipeline_recipe(ROOT / "recipes" / "pipeline_tiny_ci.yaml")
+    values.update(base_model=str(tiny_model_dir), **overrides)
+    return values
+
+
+def executor_output(task_dir: str | Path) -> dict:
+    return json.loads((Path(task_dir) / "executor_output.json").read_text())
+
+
+def artifact(outputs, component, name) -> tuple[Path, dict]:
+    from pipelines.cli import task_outputs
+    task_dir = Path(task_outputs(outputs, component)[name]).parent
+    (entry,) = executor_output(task_dir)["artifacts"][name]["artifacts"]
+    return Path(entry["uri"]), entry["metadata"]
+
+
+def check_model(path: Path, stage: str) -> dict:
+    assert (path / "config.json").exists() and (path / "model.safetensors").exists(), path
+    metadata = json.loads((path / "reasoning_artifact.json").read_text())
+    assert metadata["stage"] == stage and len(metadata["sha256"]) == 64
+    return metadata
+
+
+def check_common_tasks(summary, outputs):
+    model, meta = artifact(outputs, "import-model", "model")
+    check_model(model, "import")
+    assert meta["stage"] == "import" and len(meta["sha256"]) == 64
+    rows, meta = artifact(outputs, "import-dataset", "dataset")
+    assert meta["rows"] == 8 and sum(1 for _ in (rows / "rows.jsonl").open()) == 8
+    sft, meta = artifact(outputs, "reasoning-sft", "sft_model")
+    check_model(sft, "sft")
+    assert meta["stage"] == "sft"
+    _, sft_metrics = artifact(outputs, "reasoning-sft", "metrics")
+    assert sft_metrics and all(isinstance(v, float) for v in sft_metrics.values())
+    grpo, _ = artifact(outputs, "reasoning-grpo", "grpo_model")
+    check_model(grpo, "grpo")
+    assert (grpo / "train_log.jsonl").read_text().strip()
+    _, grpo_metrics = artifact(outputs, "reasoning-grpo", "metrics")
+    assert grpo_metrics
+    metrics_file, eval_metrics = artifact(outputs, "evaluate", "metrics")
+    for model in ("base", "sft", "grpo"):
+        for dataset in ("synthetic-test", "gsm8k-test"):
+            assert 0.0 <= eval_metrics[f"{model}/{dataset}/accuracy"] <= 1.0
+    assert set(json.loads(metrics_file.read_text())["models"]) == {"base", "sft", "grpo"}
+    html, _ = artifact(outputs, "evaluate", "report_html")
+    assert "<html" in html.read_text().lower()
+    for name in ("report.html", "report.md", "metrics.json"):
+        assert Path(summary["report"][name]).stat().st_size > 0
+        assert (Path(summary["run_dir"]).parent / "latest" / name).exists()
+
+
+def test_tiny_pipeline_with_cot_and_export(tiny_model_dir, tmp_path):
+    from pipelines.cli import collect_outputs, run_locally
+    export = tmp_path / "exported-model"
+    summary = run_locally(tiny_parameters(tiny_model_dir, enable_cot=True, enable_context=False,
+                                          export_destination=str(export)), tmp_path / "runs", run_name="cot")
+    outputs = collect_outputs(Path(summary["artifacts"]))
+    check_common_tasks(summary, outputs)
+    cot, meta = artifact(outputs, "generate-cot", "cot_dataset")
+    assert meta["rows"] >= 1 and "<think>" in (cot / "rows.jsonl").read_text()
+    assert not any(task.startswith("extend-context") for task in outputs)
+    exported = check_model(export, "grpo")
+    grpo, _ = artifact(outputs, "reasoning-grpo", "grpo_model")
+    assert exported["sha256"] == json.loads((grpo / "reasoning_artifact.json").read_text())["sha256"]
+
+
+@pytest.mark.slow
+def test_tiny_pipeline_without_cot_with_context_extension(tiny_model_dir, tmp_path):
+    from pipelines.cli import collect_outputs, run_locally
+    summary = run_locally(tiny_parameters(tiny_model_dir, enable_cot=False, enable_context=True, target_context=4096,
+                                          scaling_type="linear", context_dataset="synthetic:math?n=4&seed=1",
+                                          context_steps=1), tmp_path / "runs", run_name="context")
+    outputs = collect_outputs(Path(summary["artifacts"]))
+    check_common_tasks(summary, outputs)
+    assert not any(task.startswith(("generate-cot", "export-model")) for task in outputs)
+    extended, meta = artifact(outputs, "extend-context", "long_model")
+    check_model(extended, "context")
+    config = json.loads((extended / "config.json").read_text())
+    assert config["max_position_embeddings"] == 4096 and meta["target_context"] == 4096
+    grpo, _ = artifact(outputs, "reasoning-grpo", "grpo_model")
+    assert json.loads((grpo / "config.json").read_text())["max_position_embeddings"] == 4096
+
+
+def test_bad_parameter_fails_in_the_first_task(tiny_model_dir, tmp_path, capfd):
+    """The pipeline itself (not just the CLI) stops at validate-parameters."""
+    from kfp import local
+
+    from pipelines.cli import collect_outputs
+    from pipelines.reasoning_pipeline import build_pipeline
+    root = tmp_path / "artifacts"
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True)
+    with pytest.raises(RuntimeError):
+        build_pipeline(local=True)(**tiny_parameters(tiny_model_dir, group_size=1))
+    assert list(collect_outputs(root)) == ["validate-parameters"]
+    assert "field 'group_size': pipeline parameter must be >= 2" in capfd.readouterr().err
