@@ -99,7 +99,13 @@ def collect_outputs(artifacts_root: Path) -> dict[str, dict[str, str]]:
         raise RuntimeError(f"expected one pipeline run under {artifacts_root}, found {len(runs)}")
     outputs: dict[str, dict[str, str]] = {}
     for task in sorted(p for p in runs[0].iterdir() if p.is_dir()):
-        outputs[task.name] = {o.name: str(o) for o in sorted(task.iterdir()) if not o.name.startswith(".")}
+        found = {o.name: str(o) for o in sorted(task.iterdir()) if not o.name.startswith(".")}
+        # Artifacts with no file of their own (a Metrics artifact) are only in the executor output.
+        executor_output = task / "executor_output.json"
+        if executor_output.exists():
+            for name, entry in json.loads(executor_output.read_text()).get("artifacts", {}).items():
+                found.setdefault(name, entry["artifacts"][0]["uri"])
+        outputs[task.name] = found
     return outputs
 
 
@@ -108,6 +114,8 @@ def task_outputs(outputs: dict[str, dict[str, str]], component: str) -> dict[str
     task ``evaluate``, ``evaluate-2``, ``evaluate-3-2`` ... depending on the branch it sits in)."""
     pattern = re.compile(rf"^{re.escape(component)}(-\d+)*$")
     ran = [task for task in outputs if pattern.match(task)]
+    if len(ran) > 1 and component in ran:  # a root-level task keeps the plain name
+        ran = [component]
     if len(ran) != 1:
         raise RuntimeError(f"expected one {component} task in the run, found {ran or 'none'}")
     return outputs[ran[0]]

@@ -143,6 +143,10 @@ def settings_from_env(scheme: str) -> Settings:
             raise InputError("minio:// URIs need MINIO_ENDPOINT (or AWS_ENDPOINT_URL) set to the server's address",
                              field="MINIO_ENDPOINT")
         raw = "https://s3.amazonaws.com"
+    if "@" in raw:
+        # Never echo the value: credentials embedded in the URL are exactly what it would leak.
+        raise InputError("the endpoint must not contain credentials (user:password@); set AWS_ACCESS_KEY_ID and "
+                         "AWS_SECRET_ACCESS_KEY instead", field="AWS_ENDPOINT_URL / MINIO_ENDPOINT")
     secure = not raw.startswith("http://")
     endpoint = re.sub(r"^https?://", "", raw.strip()).rstrip("/")
     if "/" in endpoint or not endpoint:

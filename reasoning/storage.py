@@ -54,6 +54,7 @@ from reasoning.s3client import (
     is_missing,
     parse_uri,
     retrying,
+    scrub,
 )
 
 __all__ = ["REMOTE_SCHEMES", "MANIFEST_NAME", "StorageError", "is_remote", "fetch", "local_output", "upload",
@@ -76,12 +77,23 @@ def is_remote(uri: str | os.PathLike) -> bool:
     return str(uri).startswith(REMOTE_SCHEMES)
 
 
+_digests: dict[tuple[str, int, int], str] = {}
+
+
 def _sha256(path: Path, chunk: int = 4 << 20) -> str:
+    """sha256 of a file, remembered by (path, size, mtime): checkpoint syncs rehash nothing old."""
+    stat = path.stat()
+    memo = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if memo in _digests:
+        return _digests[memo]
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while block := handle.read(chunk):
             digest.update(block)
-    return digest.hexdigest()
+    if len(_digests) > 100_000:
+        _digests.clear()
+    _digests[memo] = digest.hexdigest()
+    return _digests[memo]
 
 
 def _files_under(root: Path) -> list[str]:
@@ -95,7 +107,17 @@ def _meta(stat: Any, name: str) -> str | None:
 
 def _header_safe(text: str) -> str:
     # Object metadata travels as HTTP headers: ASCII only, bounded length.
-    return text.encode("ascii", "backslashreplace").decode()[:1024]
+    return scrub(str(text)).encode("ascii", "backslashreplace").decode()[:1024]
+
+
+def _lineage_source(path: Path, fallback: str) -> str:
+    """What the artifact was made from (its metadata's ``source``), else where it was uploaded from."""
+    from reasoning.artifacts import read_metadata
+    with contextlib.suppress(Exception):
+        source = read_metadata(path).get("source")
+        if source:
+            return str(source)
+    return fallback
 
 
 class _ProgressAdapter:
@@ -280,7 +302,7 @@ def _upload_files(local_dir: Path, loc: Location, names: list[str], source: str,
     # Files of a directory go straight to their keys: the manifest, written last, is what
     # publishes the directory, so the partial-key copy would only cost time here.
     tasks = [lambda name=name: (name, _put_file(local_dir / name, loc.child(name), publish=False, progress=progress,
-                                                source=f"{source.rstrip('/')}/{name}"))
+                                                source=source))
              for name in names]
     return dict(_parallel(tasks, tuning.workers))
 
@@ -356,7 +378,7 @@ def upload(local: str | os.PathLike, uri: str, *, source: str | None = None,
                     shutil.copy2(path, tmp)
         return str(target)
     loc = parse_uri(uri)
-    source = source or str(local.resolve())
+    source = source or _lineage_source(local, str(local.resolve()))
     if local.is_dir():
         _upload_dir(local, loc, source=source, progress=progress)
     else:
@@ -365,7 +387,7 @@ def upload(local: str | os.PathLike, uri: str, *, source: str | None = None,
         for path in _with_sidecar(local):
             suffix = path.name[len(local.name):]
             _put_file(path, Location(loc.scheme, loc.bucket, loc.key + suffix), publish=True,
-                      source=source + suffix, progress=progress if path == local else None)
+                      source=source, progress=progress if path == local else None)
         log.info("uploaded %s -> %s", local, loc.uri)
     return loc.uri
 
@@ -426,6 +448,25 @@ def fetch(uri: str | os.PathLike) -> Path:
     loc = parse_uri(str(uri))
     kind, info = _describe_remote(loc)
     root = _cache_root(loc)
+    with _cache_lock(root):
+        return _fetch_into_cache(loc, kind, info, root)
+
+
+@contextlib.contextmanager
+def _cache_lock(root: Path) -> Iterator[None]:
+    """One process at a time fills a cache entry (parallel eval tasks share a model cache volume);
+    the others wait and then find it current instead of swapping the directory under a reader."""
+    import fcntl
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.with_name(root.name + ".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _fetch_into_cache(loc: Location, kind: str, info: Any, root: Path) -> Path:
     state_path = root / "state.json"
     state = json.loads(state_path.read_text()) if state_path.is_file() else {}
     if kind == "file":
@@ -489,11 +530,13 @@ def local_output(uri: str | os.PathLike, *, is_dir: bool) -> Iterator[Path]:
                 staged.mkdir()
             yield staged
             if is_dir:
-                upload(staged, loc.uri, source=loc.uri)
+                upload(staged, loc.uri, source=_lineage_source(staged, "unknown"))
             else:
-                for sibling in sorted(workdir.iterdir(), key=lambda p: p == staged):  # the data object last
+                source = _lineage_source(staged, "unknown")
+                siblings = [p for p in workdir.iterdir() if p.is_file()]
+                for sibling in sorted(siblings, key=lambda p: p == staged):  # the data object last
                     sibling_loc = Location(loc.scheme, loc.bucket, loc.key[:len(loc.key) - len(name)] + sibling.name)
-                    _put_file(sibling, sibling_loc, publish=True, source=loc.uri)
+                    _put_file(sibling, sibling_loc, publish=True, source=source)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         return

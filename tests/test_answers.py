@@ -6,8 +6,14 @@ import time
 
 import pytest
 
-from reasoning.answers import (check_response, extract_code, extract_final_answer, is_equivalent,
-                               normalize_logic_label, split_think)
+from reasoning.answers import (
+    check_response,
+    extract_code,
+    extract_final_answer,
+    is_equivalent,
+    normalize_logic_label,
+    split_think,
+)
 
 
 def test_split_think_uses_the_last_close_tag_and_handles_truncation():

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from reasoning.cot import CoTGenerator
+from reasoning.cot.generator import wrap_reasoning
 from reasoning.cot.synthetic import synthetic_rows
 from reasoning.schema import load_rows, write_rows
 
@@ -58,6 +59,22 @@ def test_rejection_sampling_keeps_only_verified_unique_responses(tmp_path):
     assert teacher.seen_prompts[0][0]["role"] == "system" and "<think>" in teacher.seen_prompts[0][0]["content"]
     meta = json.loads((tmp_path / "cot.jsonl.meta.json").read_text())
     assert meta["report"]["acceptance_rate"] == pytest.approx(0.5) and meta["config"]["samples_per_problem"] == 4
+
+
+def test_untagged_but_verified_reasoning_is_wrapped_unless_disabled(tmp_path):
+    assert wrap_reasoning("43 * 2 = 86\n\nso the answer is 86.") == "<think>\n43 * 2 = 86\n</think>\n\nSo the answer is 86."
+    assert wrap_reasoning("The answer is 86.") is None and wrap_reasoning("86") is None
+
+    def untagged(prompts, k):
+        return [[f"I compute it.\nThe answer is {ArithmeticTeacher()([p], 1)[0][0].rsplit(' ', 1)[1]}"] * k
+                for p in prompts]
+
+    problems = _problems(tmp_path, n=4)
+    report = CoTGenerator(teacher=untagged).generate_from_dataset(problems, tmp_path / "a.jsonl")
+    assert (report["accepted"], report["format_repaired"], report["rows_written"]) == (4, 4, 4)
+    assert load_rows(tmp_path / "a.jsonl")[0].completion.startswith("<think>\nI compute it.\n</think>")
+    report = CoTGenerator(teacher=untagged, repair_format=False).generate_from_dataset(problems, tmp_path / "b.jsonl")
+    assert (report["accepted"], report["rejected_reasons"]) == (0, {"no_think_block": 4})
 
 
 def test_tiny_model_teacher_runs_the_real_generation_path(tmp_path, tiny_model_dir):

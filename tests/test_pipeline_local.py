@@ -26,7 +26,7 @@ def executor_output(task_dir: str | Path) -> dict:
 
 def artifact(outputs, component, name) -> tuple[Path, dict]:
     from pipelines.cli import task_outputs
-    task_dir = Path(task_outputs(outputs, component)[name]).parent
+    task_dir = Path(task_outputs(outputs, component)["executor_output.json"]).parent
     (entry,) = executor_output(task_dir)["artifacts"][name]["artifacts"]
     return Path(entry["uri"]), entry["metadata"]
 

@@ -33,7 +33,8 @@ def test_combined_is_the_weighted_mean_and_stays_in_unit_interval():
     for weights in [(0.4, 0.2, 0.2, 0.1, 0.1), (5, 5, 5, 5, 5), (1, 0, 0, 0, 0), (0.01, 3, 0, 0, 0)]:
         config = RewardConfig(*weights)
         result = score(HONEST_WRONG, config=config)
-        expected = sum(w * result.components[n] for w, n in zip(weights, result.components, strict=True)) / sum(weights)
+        used = {n: w for n, w in config.weights().items() if w > 0}
+        expected = sum(w * result.components[n] for n, w in used.items()) / sum(used.values())
         assert result.reward == pytest.approx(expected)
         assert 0.0 <= result.reward <= 1.0
 
@@ -110,6 +111,7 @@ def test_length_is_cosine_scaled_and_wrong_answers_never_gain_from_brevity():
 @pytest.mark.parametrize("reasoning, expected", [
     ("23 × 17 = 391", 1.0), ("23 × 17 = 381", 0.0), ("3/4 of 20 = 15 and 15 + 5 = 21", 0.5),
     ("<<48/2=24>> then <<24*3=72>>", 1.0), ("2 + 3 = 5 = 10/2 = 6", 2 / 3), ("We just know it.", 0.5),
+    ("Janet sells 16 - 3 - 4 = 9 duck eggs. He runs 9*60=540 meters", 1.0),
     ("25% of 80 = 20", 1.0), ("$12 × 3 = $36", 1.0), ("10/3 = 3.33", 1.0), ("x - 3 = 5, 9**9**9**9 = 1", 0.5),
 ])
 def test_process_checks_each_step(reasoning, expected):

@@ -134,7 +134,49 @@ def test_extend_context_trains_a_scaled_model(tiny_model_dir, tmp_path):
     assert config.rope_parameters["rope_type"] == "linear" and config.rope_parameters["factor"] == 4.0
 
 
+def test_sigterm_in_process_checkpoints_and_resume_completes_the_run(tiny_model_dir, tmp_path):
+    """A real SIGTERM to this process (sent once the first checkpoint exists) stops training with
+    a checkpoint; --resume then ends at the step the uninterrupted run ends at (16)."""
+    import threading
+
+    from reasoning.stages.common import Preempted
+    data = write_cot_rows(tmp_path / "cot.jsonl", n=8)
+    out = tmp_path / "interrupted"
+    checkpoints = artifacts.checkpoint_dir(out)
+    config = tiny_config(tiny_model_dir, data, out, batch_size=2, epochs=4.0, save_steps=2)
+    finished = threading.Event()
+
+    def preempt_after_first_checkpoint():
+        while not finished.is_set():
+            if list(checkpoints.glob("checkpoint-*")):
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            time.sleep(0.05)
+
+    # Should the signal land after training, it must not kill pytest: ignore it around the test.
+    previous = signal.signal(signal.SIGTERM, lambda *args: None)
+    try:
+        watcher = threading.Thread(target=preempt_after_first_checkpoint, daemon=True)
+        watcher.start()
+        with pytest.raises(Preempted):
+            sft.run(config)
+        finished.set()
+        watcher.join()
+        assert not out.exists()
+        saved = sorted(int(p.name.split("-")[1]) for p in checkpoints.glob("checkpoint-*"))
+        assert saved and saved[-1] < 16
+        result = sft.run(tiny_config(tiny_model_dir, data, out, batch_size=2, epochs=4.0, save_steps=2,
+                                     resume=True))
+    finally:
+        finished.set()
+        signal.signal(signal.SIGTERM, previous)
+    assert result["metrics"]["global_step"] == 16
+    assert [r["step"] for r in artifacts.read_train_log(out) if "loss" in r] == list(range(1, 17))
+
+
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_resume_ends_at_the_uninterrupted_step(tiny_model_dir, tmp_path):
+    """The same through the command line, as a preempted pod sees it: exit code 143, then --resume."""
     data = write_cot_rows(tmp_path / "cot.jsonl", n=8)
     # 8 rows / batch 2 x 4 epochs = 16 optimizer steps, derived by the Trainer (no --max-steps).
     flags = ["--model", str(tiny_model_dir), "--dataset", str(data), "--batch-size", "2", "--epochs", "4",

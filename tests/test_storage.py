@@ -108,7 +108,7 @@ def test_dataset_round_trip_keeps_lineage_and_checksums(s3_env, shared_data):
 
     meta = object_meta(server, uri)
     assert meta["x-amz-meta-sha256"] == sha256(source)
-    assert meta["x-amz-meta-source"] == uri
+    assert meta["x-amz-meta-source"] == str(source)  # lineage from the .meta.json sidecar
     assert storage.exists(uri) and storage.exists(uri + ".meta.json")
     assert not any(".partial-" in u for u in storage.list_prefix(f"{bucket}/datasets"))
 

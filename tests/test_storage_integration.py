@@ -75,3 +75,34 @@ def test_preempted_sft_resumes_from_the_object_store_on_a_fresh_pod(s3_env, tiny
     assert metadata["metrics"]["global_step"] == 16
     for text in (json.dumps(metadata), (model / "README.md").read_text(), (model / "resolved_config.yaml").read_text()):
         assert server.secret_key not in text and server.access_key not in text
+
+
+@pytest.mark.s3
+@pytest.mark.slow
+def test_tiny_pipeline_reads_and_writes_the_object_store(s3_env, tiny_model_dir, tmp_path):
+    """`pipelines.cli run --storage s3://...` with the base model and the data set in the store too."""
+    from pipelines.cli import run_locally
+    from reasoning.cot.datasets import resolve_dataset
+    from reasoning.pipeline_params import load_pipeline_recipe
+    from reasoning.schema import write_rows
+    server, bucket = s3_env
+    rows = tmp_path / "train.jsonl"
+    write_rows(rows, resolve_dataset("synthetic:math?n=16&seed=0&split=train&family=arithmetic&difficulty=1"))
+    storage.upload(rows, f"{bucket}/data/train.jsonl")
+    storage.upload(tiny_model_dir, f"{bucket}/models/base")
+    values = load_pipeline_recipe(ROOT / "recipes" / "pipeline_tiny_ci.yaml")
+    values.update(base_model=f"{bucket}/models/base", dataset=f"{bucket}/data/train.jsonl",
+                  eval_datasets="synthetic-test")
+
+    summary = run_locally(values, tmp_path / "runs", storage=f"{bucket}/prefix", run_name="s3run")
+    assert summary["model_uri"] == f"{bucket}/prefix/models/s3run"
+    model = storage.fetch(summary["model_uri"])
+    metadata = read_metadata(model)
+    assert metadata["stage"] == "grpo" and (model / "config.json").exists()
+    reports = storage.list_prefix(summary["report_uri"])
+    assert {uri.rsplit("/", 1)[1] for uri in reports} >= {"report.html", "metrics.json"}
+    # No credential in anything the run wrote: artifacts, executor outputs, logs, the report.
+    for path in Path(summary["run_dir"]).rglob("*"):
+        if path.is_file() and path.stat().st_size < 50_000_000:
+            data = path.read_bytes()
+            assert server.secret_key.encode() not in data and server.access_key.encode() not in data, path

@@ -38,6 +38,8 @@ class CoTConfig:
     top_p: float = option(0.95, "teacher: nucleus sampling threshold")
     batch_size: int = option(8, "teacher: prompts per generation batch")
     seed: int = option(0, "teacher: sampling seed")
+    repair_format: bool = option(True, "teacher: keep verified responses without <think> tags by wrapping "
+                                       "the reasoning before 'The answer is' in a think block")
 
     def __post_init__(self):
         require(bool(self.input), "is required", "--input")
@@ -73,7 +75,8 @@ def run_convert(config: CoTConfig) -> dict:
     from reasoning.cot.generator import CoTGenerator
     generator = CoTGenerator(teacher=config.teacher, samples_per_problem=config.samples_per_problem,
                              max_new_tokens=config.max_new_tokens, temperature=config.temperature,
-                             top_p=config.top_p, batch_size=config.batch_size, seed=config.seed)
+                             top_p=config.top_p, batch_size=config.batch_size, seed=config.seed,
+                             repair_format=config.repair_format)
     return generator.generate_from_dataset(config.input, config.output, reasoning_type=config.reasoning_type,
                                            skip_invalid=config.skip_invalid, limit=config.limit)
 

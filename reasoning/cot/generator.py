@@ -21,6 +21,7 @@ import gzip
 import json
 import logging
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -147,7 +148,8 @@ class CoTGenerator:
 
     def __init__(self, teacher: Any = None, samples_per_problem: int = 1, *, tokenizer: Any = None,
                  max_new_tokens: int = 512, temperature: float = 0.7, top_p: float = 0.95,
-                 batch_size: int = 8, seed: int = 0, system_prompt: str = TEACHER_SYSTEM_PROMPT):
+                 batch_size: int = 8, seed: int = 0, system_prompt: str = TEACHER_SYSTEM_PROMPT,
+                 repair_format: bool = True):
         if not isinstance(samples_per_problem, int) or samples_per_problem < 1:
             raise InputError(f"must be a positive integer, got {samples_per_problem!r}", field="samples_per_problem")
         if max_new_tokens < 1:
@@ -161,6 +163,8 @@ class CoTGenerator:
         self.samples_per_problem = samples_per_problem
         self.max_new_tokens, self.temperature, self.top_p = max_new_tokens, temperature, top_p
         self.batch_size, self.seed, self.system_prompt = batch_size, seed, system_prompt
+        # Keep verified responses that lack the tags by wrapping their reasoning (see wrap_reasoning).
+        self.repair_format = repair_format
         self._sampler: Sampler | None = None
 
     # -------------------------------------------------------------- conversion
@@ -213,7 +217,7 @@ class CoTGenerator:
         name = str(self.teacher) if isinstance(self.teacher, (str, os.PathLike)) else type(self.teacher).__name__
         return {"teacher": name, "samples_per_problem": self.samples_per_problem,
                 "max_new_tokens": self.max_new_tokens, "temperature": self.temperature, "top_p": self.top_p,
-                "seed": self.seed}
+                "seed": self.seed, "repair_format": self.repair_format}
 
     def _teacher_sampler(self) -> Sampler:
         if self._sampler is not None:
@@ -258,14 +262,17 @@ class CoTGenerator:
             raise RuntimeError(f"the teacher returned {len(responses)} response lists for {len(problems)} problems")
         kept: list[Row] = []
         rejected: Counter[str] = Counter()
-        solved = 0
+        solved = repaired = 0
         for row, samples in zip(problems, responses, strict=True):
             accepted_texts: list[str] = []
             for response in samples:
                 text = response.strip()
                 if THINK_CLOSE not in text:
-                    rejected["no_think_block"] += 1
-                    continue
+                    text = wrap_reasoning(text) if self.repair_format else None
+                    if text is None:
+                        rejected["no_think_block"] += 1
+                        continue
+                    repaired += 1
                 if not text.startswith(THINK_OPEN):
                     # The chat template may end with the opening tag; store it with the response.
                     text = f"{THINK_OPEN}\n{text}" if THINK_OPEN not in text.split(THINK_CLOSE)[0] else text
@@ -288,7 +295,28 @@ class CoTGenerator:
         accepted = samples_total - sum(v for key, v in rejected.items() if key != "duplicate")
         return kept, {"problems": len(problems), "samples": samples_total, "accepted": accepted,
                       "acceptance_rate": accepted / samples_total if samples_total else 0.0,
-                      "problems_solved": solved, "rejected_reasons": dict(rejected)}
+                      "problems_solved": solved, "rejected_reasons": dict(rejected),
+                      "format_repaired": repaired}
+
+
+_FINAL_SENTENCE = re.compile(r"(?i)(?:so,?\s+|therefore,?\s+|thus,?\s+)?the (?:final )?answer is")
+
+
+def wrap_reasoning(text: str) -> str | None:
+    """``reasoning ... The answer is 86.`` -> ``<think>\nreasoning ...\n</think>\n\nThe answer is 86.``
+
+    Why: small teachers (the default 135M model) reason and answer correctly but ignore the
+    tag instruction. Their own reasoning is moved into the think block; None when there is
+    no reasoning before a final "The answer is" sentence (nothing to wrap).
+    """
+    matches = list(_FINAL_SENTENCE.finditer(text))
+    if not matches:
+        return None
+    reasoning, final = text[:matches[-1].start()].strip(), text[matches[-1].start():].strip()
+    if not reasoning or THINK_OPEN in text:
+        return None
+    final = final[0].upper() + final[1:]
+    return f"{THINK_OPEN}\n{reasoning}\n{THINK_CLOSE}\n\n{final}"
 
 
 def _summary(report: dict[str, Any]) -> str:

@@ -29,6 +29,7 @@ MAX_LITERAL_DIGITS = 30
 MAX_RESULT_DIGITS = 80
 MAX_EXPRESSION_CHARS = 200
 MAX_TEXT_CHARS = 100_000
+MAX_LINE_CHARS = 2_000
 
 _ANNOTATION = re.compile(r"<<([^<>=]{1,200})=([^<>=]{1,100})>>")
 _CHAIN = re.compile(r"[0-9.\s+\-*/()]+(?:=[0-9.\s+\-*/()]+)+")
@@ -150,9 +151,10 @@ def _chain_sides(line: str) -> list[list[str]]:
         after = line[match.end():]
         if parts[0].strip()[:1] in "+-*/" and parts[0].strip() and before and (before[-1].isalnum() or before[-1] in ")]"):
             parts = parts[1:]  # "x - 3 = 5": the first side began with a word
-        if match.start() > 0 and line[match.start() - 1].isalpha() and parts:
+        glued_before = match.start() > 0 and line[match.start() - 1].isalpha() and not match.group(0)[0].isspace()
+        if glued_before and parts:
             parts = parts[1:]  # "x2 + 1 = 5"
-        if after[:1].isalpha() and parts:
+        if after[:1].isalpha() and not match.group(0)[-1].isspace() and parts:
             parts = parts[:-1]  # "= 5x"
         if parts and parts[-1].strip()[-1:] in ("+", "-", "*", "/", "("):
             parts = parts[:-1]  # "= 5 * y": cut off by a word
@@ -170,6 +172,8 @@ def find_steps(text: str) -> list[tuple[str, str]]:
         steps.append((_normalise(left), _normalise(right)))
     text = _ANNOTATION.sub(" ", text)
     for line in _normalise(text).splitlines():
+        if "=" not in line or len(line) > MAX_LINE_CHARS:
+            continue  # the chain regex backtracks quadratically on long runs: skip such lines
         for parts in _chain_sides(line):
             for left, right in zip(parts, parts[1:], strict=False):
                 if _OPERATOR_BETWEEN.search(left) or _OPERATOR_BETWEEN.search(right):

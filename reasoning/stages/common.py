@@ -405,8 +405,9 @@ def summarize_log(history: list[dict]) -> dict[str, float]:
     return metrics
 
 
-def command_line() -> str:
-    return " ".join(shlex.quote(a) for a in [os.path.basename(sys.executable), *sys.argv]) if sys.argv else ""
+def rerun_command(stage: str, output: str) -> str:
+    """The command that reruns this stage from the saved config (whoever called run(): CLI, KFP, launcher)."""
+    return f"python -m reasoning.stages.{stage} --config {shlex.quote(str(output).rstrip('/') + '/' + artifacts.CONFIG_FILE)}"
 
 
 def save_model_artifact(model, tokenizer, *, config: Any, stage: str, history: list[dict],
@@ -421,7 +422,7 @@ def save_model_artifact(model, tokenizer, *, config: Any, stage: str, history: l
             model = model.merge_and_unload()
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        save_config(config, tmp / artifacts.CONFIG_FILE, command=command_line())
+        save_config(config, tmp / artifacts.CONFIG_FILE, command=rerun_command(stage, config.output))
         records = [{k: v for k, v in r.items()} for r in history]
         artifacts.write_train_log(tmp, records)
         metadata = artifacts.finish_model_artifact(

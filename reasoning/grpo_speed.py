@@ -1,0 +1,284 @@
+"""Speed-ups for the GRPO stage that leave the algorithm unchanged, and a per-phase profile.
+
+Where a GRPO iteration spends its time (SmolLM2-135M, LoRA r 16, 8 completions of <= 64
+tokens, 2 CPU cores; ``python -m benchmarks.bench_grpo`` prints the current figures): almost
+all of it in sampling the completions, token by token. Through PEFT every one of the 210
+adapted linear layers runs three extra small matmuls plus dropout per token; on a CPU that
+per-call overhead costs about as much as the base model's own matmuls. So:
+
+1. ``FastGRPOTrainer`` samples from a *generation twin*: a second module tree that shares
+   every tensor of the training model (embeddings, norms, head) except the adapted linear
+   layers, which are plain ``nn.Linear`` holding ``W + scaling * B @ A`` (refreshed before
+   every generation, so it always samples from the current policy). The training model is
+   never mutated, so nothing has to be "unmerged": its weights stay bit-identical, and
+   gradients, the reference model (adapter disabled) and checkpoints are exactly TRL's.
+   The twin runs in eval mode: it samples from the policy itself, without LoRA dropout
+   (plain TRL samples in train mode, i.e. with dropout noise on the adapter branch; with
+   ``lora_dropout=0`` the two sample the same distribution).
+2. ``disable_cpu_gradient_checkpointing``: on a CPU, recomputing the forward in the backward
+   buys memory a CPU run does not need (a few hundred MB of activations for this size).
+3. ``configure_cpu_threads``: in a container torch sizes its thread pool from the host's
+   cores, not the pod's CPU quota; oversubscribed threads make every op slower.
+
+What stays TRL's: the samples per step, the rewards, advantages, loss, KL, optimizer and
+updates. vLLM generation (GPU) keeps TRL's own path: vLLM already samples from merged weights.
+``attach_phase_profiler(trainer)`` times generation, rewards, scoring forwards, the loss
+forward, backward and the optimizer step, and logs them per step as ``profile/*_s``
+(also used on a plain ``GRPOTrainer`` by the benchmark, so both are measured alike).
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import TrainerCallback
+from trl import GRPOTrainer
+
+log = logging.getLogger(__name__)
+
+PHASES = ("generation", "rewards", "scoring_forward", "loss_forward", "backward", "optimizer")
+
+
+# ---------------------------------------------------------------- CPU settings
+
+def cpu_quota() -> int | None:
+    """CPUs this process may use: the cgroup quota (Kubernetes limits) or the affinity mask."""
+    counts = []
+    try:
+        counts.append(len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        pass
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            counts.append(max(1, int(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return min(counts) if counts else None
+
+
+def configure_cpu_threads() -> int:
+    """Size torch's intra-op pool to the CPUs actually granted (unless OMP_NUM_THREADS says otherwise)."""
+    if os.environ.get("OMP_NUM_THREADS") or torch.cuda.is_available():
+        return torch.get_num_threads()
+    granted = cpu_quota()
+    if granted and granted < torch.get_num_threads():
+        log.info("torch threads %d -> %d (the CPUs this container may use)", torch.get_num_threads(), granted)
+        torch.set_num_threads(granted)
+    return torch.get_num_threads()
+
+
+def disable_cpu_gradient_checkpointing(trl_config, on_gpu: bool) -> bool:
+    """Turn gradient checkpointing off on a CPU; returns whether it changed anything.
+
+    Checkpointing trades a second forward pass for activation memory. Only a GPU is short
+    of that memory; on a CPU the recomputation just costs a third of the training time."""
+    if on_gpu or not trl_config.gradient_checkpointing:
+        return False
+    trl_config.gradient_checkpointing = False
+    log.info("gradient checkpointing off on the CPU: it only recomputes activations that fit in RAM")
+    return True
+
+
+# ---------------------------------------------------------------- the generation twin
+
+def _lora_linear_layers(model: nn.Module) -> dict[str, nn.Module] | None:
+    """name -> PEFT LoRA Linear layer of the underlying model; None when the twin cannot express it
+    (not a PEFT LoRA model, DoRA, or adapted layers other than Linear)."""
+    try:
+        from peft.tuners.lora import LoraLayer
+        from peft.tuners.lora import Linear as LoraLinear
+    except ImportError:
+        return None
+    if not hasattr(model, "get_base_model"):
+        return None
+    layers = {}
+    for name, module in model.get_base_model().named_modules():
+        if isinstance(module, LoraLayer):
+            if not isinstance(module, LoraLinear) or any(module.use_dora.values()) or module.merged:
+                return None
+            layers[name] = module
+    return layers or None
+
+
+def build_generation_twin(model: nn.Module) -> tuple[nn.Module, list[tuple[nn.Module, nn.Linear]]] | None:
+    """A plain (PEFT-free) model that shares all tensors of ``model`` but its adapted Linear weights.
+
+    Returns (twin, [(lora_layer, twin_linear), ...]) or None when ``model`` is not a plain LoRA model."""
+    layers = _lora_linear_layers(model)
+    if layers is None:
+        return None
+    base = model.get_base_model()
+    # deepcopy with every tensor pre-registered in the memo copies the module tree only:
+    # the twin's parameters and buffers *are* the training model's (no extra memory).
+    memo: dict[int, Any] = {id(t): t for t in [*base.parameters(), *base.buffers()]}
+    twin = copy.deepcopy(base, memo)
+    pairs = []
+    for name, lora_layer in layers.items():
+        source = lora_layer.get_base_layer()
+        linear = nn.Linear(source.in_features, source.out_features, bias=source.bias is not None,
+                           device=source.weight.device, dtype=source.weight.dtype)
+        linear.weight.requires_grad_(False)
+        if source.bias is not None:
+            linear.bias = source.bias  # shared, never adapted by LoRA
+        parent_name, _, child = name.rpartition(".")
+        setattr(twin.get_submodule(parent_name) if parent_name else twin, child, linear)
+        pairs.append((lora_layer, linear))
+    for module in twin.modules():
+        # Hooks copied from the training model (e.g. enable_input_require_grads) serve training only.
+        module._forward_hooks.clear()
+        module._forward_pre_hooks.clear()
+    if getattr(twin, "is_gradient_checkpointing", False):
+        twin.gradient_checkpointing_disable()
+    twin.eval()
+    twin.requires_grad_(False)
+    return twin, pairs
+
+
+@torch.no_grad()
+def refresh_generation_twin(pairs: list[tuple[nn.Module, nn.Linear]]) -> None:
+    """twin weight = W + sum over active adapters of scaling * B @ A (PEFT's own delta)."""
+    for lora_layer, linear in pairs:
+        weight = linear.weight
+        weight.copy_(lora_layer.get_base_layer().weight)
+        for adapter in lora_layer.active_adapters:
+            if adapter in lora_layer.lora_A:
+                weight.add_(lora_layer.get_delta_weight(adapter).to(weight.dtype))
+
+
+class FastGRPOTrainer(GRPOTrainer):
+    """TRL's GRPOTrainer, sampling through a merged-LoRA generation twin, with the phase profile.
+
+    ``merged_generation=False`` keeps TRL's generation (useful to compare)."""
+
+    def __init__(self, *args, merged_generation: bool = True, profile: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._twin = None
+        self._twin_pairs: list = []
+        self.merged_generation = merged_generation and self._twin_applies()
+        if merged_generation and not self.merged_generation:
+            log.info("merged-LoRA generation not used (vLLM, sharded training, or no plain LoRA adapter)")
+        self.profiler = attach_phase_profiler(self) if profile else None
+
+    def _twin_applies(self) -> bool:
+        if self.use_vllm or getattr(self, "use_transformers_continuous_batching", False):
+            return False
+        if self.accelerator.distributed_type.value in ("DEEPSPEED", "FSDP") or self.is_fsdp_enabled:
+            return False  # sharded weights: a twin would need the gathered parameters
+        return _lora_linear_layers(self.accelerator.unwrap_model(self.model)) is not None
+
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
+        if not self.merged_generation:
+            return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
+                                                 has_tool_images)
+        if self._twin is None:
+            built = build_generation_twin(self.accelerator.unwrap_model(self.model))
+            if built is None:
+                self.merged_generation = False
+                return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
+                                                     has_tool_images)
+            self._twin, self._twin_pairs = built
+        refresh_generation_twin(self._twin_pairs)
+        # TRL's regular path generates with whatever `self.model_wrapped` unwraps to: point it at
+        # the twin for this call, so the sampling code itself (padding, EOS masking) stays TRL's.
+        wrapped = self.model_wrapped
+        self.model_wrapped = self._twin
+        try:
+            return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
+                                                 has_tool_images)
+        finally:
+            self.model_wrapped = wrapped
+
+
+# ---------------------------------------------------------------- phase profile
+
+class PhaseProfiler(TrainerCallback):
+    """Seconds per optimizer step spent in each phase of a GRPO iteration, logged as profile/<phase>_s
+    (plus profile/iteration_s, profile/other_s and profile/completion_tokens)."""
+
+    def __init__(self, trainer: GRPOTrainer) -> None:
+        self.trainer = trainer
+        self.current: dict[str, float] = defaultdict(float)
+        self.steps: list[dict[str, float]] = []
+        self._step_started = 0.0
+        self._optimizer_started = 0.0
+
+    @contextmanager
+    def phase(self, name: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.current[name] += time.perf_counter() - started
+
+    def wrap(self, method_name: str, phase: str | None = None, *, pick=None, count_tokens: bool = False) -> None:
+        """Replace trainer.<method_name> on the instance by a timed call (``pick`` chooses the phase per call)."""
+        original = getattr(self.trainer, method_name)
+
+        def timed(*args, **kwargs):
+            name = pick() if pick is not None else phase
+            with self.phase(name):
+                result = original(*args, **kwargs)
+            if count_tokens:
+                completion_ids = result[0]
+                self.current["completion_tokens"] += float(sum(len(ids) for ids in completion_ids))
+            return result
+
+        setattr(self.trainer, method_name, timed)
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.current = defaultdict(float)
+        self._step_started = time.perf_counter()
+
+    def on_pre_optimizer_step(self, args, state, control, **kwargs):
+        self._optimizer_started = time.perf_counter()
+
+    def on_optimizer_step(self, args, state, control, **kwargs):
+        self.current["optimizer"] += time.perf_counter() - self._optimizer_started
+
+    def on_step_end(self, args, state, control, **kwargs):
+        record = {name: self.current.get(name, 0.0) for name in PHASES}
+        record["iteration"] = time.perf_counter() - self._step_started
+        record["other"] = max(0.0, record["iteration"] - sum(record[name] for name in PHASES))
+        record["completion_tokens"] = self.current.get("completion_tokens", 0.0)
+        self.steps.append(record)
+        metrics = self.trainer._metrics["train"]
+        for name, value in record.items():
+            metrics[f"profile/{name}" + ("" if name == "completion_tokens" else "_s")].append(value)
+
+
+def attach_phase_profiler(trainer: GRPOTrainer) -> PhaseProfiler:
+    """Time the phases of ``trainer``'s iterations (works on any GRPOTrainer instance)."""
+    profiler = PhaseProfiler(trainer)
+    profiler.wrap("_generate_single_turn", "generation", count_tokens=True)
+    profiler.wrap("_calculate_rewards", "rewards")
+    # Without gradients: the reference (and old-policy) log-probs; with: the loss forward.
+    profiler.wrap("_get_per_token_logps_and_entropies",
+                  pick=lambda: "loss_forward" if torch.is_grad_enabled() else "scoring_forward")
+    accelerator = trainer.accelerator
+    backward = accelerator.backward
+
+    def timed_backward(*args, **kwargs):
+        with profiler.phase("backward"):
+            return backward(*args, **kwargs)
+
+    accelerator.backward = timed_backward
+    trainer.add_callback(profiler)
+    return profiler
+
+
+def profile_summary(history: list[dict[str, Any]], skip_first: int = 1) -> dict[str, float]:
+    """Mean seconds per phase (and tokens) over the logged steps after the first ``skip_first``."""
+    rows = [r for r in history if "profile/iteration_s" in r and r.get("step", 0) > skip_first]
+    if not rows:
+        return {}
+    keys = [k for k in rows[0] if k.startswith("profile/")]
+    return {k.removeprefix("profile/"): sum(r[k] for r in rows) / len(rows) for k in keys}
