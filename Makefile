@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
 STORAGE ?=
-RECIPE ?= recipes/default_cpu.yaml
+RECIPE ?= recipes/pipeline_default_cpu.yaml
 PYTEST_ARGS ?=
 REGISTRY ?= ghcr.io/example
 TAG ?= 0.1.0

@@ -12,6 +12,10 @@ spread (min-max over repeats) and the batched/single ratio.
 Tokens are the generated tokens of every completion, counted by re-tokenising the
 decoded text (end-of-sequence and padding excluded), so both modes are credited only
 for text they produced.
+
+On a shared machine, ``OMP_NUM_THREADS=1`` (or ``--threads 1``) gives steadier and, under
+heavy load, higher numbers: two threads that wait on each other lose more to a busy
+neighbour than one thread does.
 """
 from __future__ import annotations
 
@@ -51,9 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     args = parser.parse_args(argv)
 
     import torch
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     tokenizer = load_tokenizer(args.model, padding_side="left")
     model = load_model(args.model, dtype="float32")
     prompts = addition_prompts(args.prompts)

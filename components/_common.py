@@ -7,7 +7,7 @@ component module therefore keeps its plain function and a ``build(image)`` that 
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 from kfp import dsl
 

@@ -17,8 +17,9 @@ import re
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from reasoning.fileio import InputError, write_json_atomic
 from reasoning.pipeline_params import load_pipeline_recipe, validate_parameters
@@ -158,11 +159,14 @@ def submit(host: str, parameters: dict[str, Any], *, package: str | os.PathLike 
 
 
 def submit_command(args: argparse.Namespace) -> int:
-    parameters = gather_parameters(args.recipe, args.parameters)
+    parameters = validate_parameters(gather_parameters(args.recipe, args.parameters), check_inputs=False)
     package = args.package
-    if args.compile:
+    if args.compile:  # into a temporary file: the committed YAML stays the default registry's
+        import tempfile
+
         from pipelines.reasoning_pipeline import compile_pipeline
-        package = compile_pipeline(args.package, args.image_registry, args.image_tag)
+        package = compile_pipeline(str(Path(tempfile.mkdtemp(prefix="reasoning-pipeline-")) / "pipeline.yaml"),
+                                   args.image_registry, args.image_tag)
     run_id = submit(args.host, parameters, package=package, experiment=args.experiment, run_name=args.run_name,
                     namespace=args.namespace, enable_caching=False if args.no_cache else None)
     print(f"submitted run {run_id} to {args.host} (experiment {args.experiment})")
@@ -199,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     submit_parser.add_argument("--run-name", help="run name (default: reasoning-<timestamp>)")
     submit_parser.add_argument("--namespace", help="Kubeflow profile namespace (multi-user installs)")
     submit_parser.add_argument("--package", default=str(DEFAULT_PACKAGE), help="compiled pipeline YAML")
-    submit_parser.add_argument("--compile", action="store_true", help="compile --package first")
+    submit_parser.add_argument("--compile", action="store_true",
+                               help="compile for --image-registry/--image-tag instead of using --package")
     submit_parser.add_argument("--no-cache", action="store_true", help="disable caching for this run")
     image_flags(submit_parser)
     submit_parser.add_argument("parameters", nargs="*", metavar="key=value", help="pipeline parameter overrides")

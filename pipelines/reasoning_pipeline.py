@@ -4,10 +4,11 @@
       -> [generate_cot] -> reasoning_sft -> [extend_context] -> reasoning_grpo
       -> evaluate (base vs SFT vs GRPO) -> [export_model]
 
-Optional stages are ``dsl.If``/``dsl.Else`` pairs whose branches each hold the next
-training task, joined by ``dsl.OneOf``, so downstream tasks always get the model the run
-actually produced (SFT on CoT rows or on the rows as they are; GRPO on the context-
-extended model or on the SFT model). Every cluster setting is made here, where the
+Optional stages are ``dsl.If``/``dsl.Else`` pairs; each branch calls the same sub-pipeline
+(``train_and_report``: SFT -> [context] -> ``rl_and_report``: GRPO -> evaluate -> [export])
+with what that branch produced, so downstream tasks always get the model the run actually
+made (SFT on CoT rows or on the rows as they are; GRPO on the context-extended model or
+on the SFT model). Every cluster setting is made here, where the
 pipeline is assembled: images, resources, accelerators, tolerations, node selectors,
 retries, caching, the object-store secret and the model-cache PVC.
 

@@ -20,8 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from reasoning.artifacts import (METADATA_FILE, file_sha256, finish_model_artifact, read_metadata,
-                                 write_dataset_metadata)
+from reasoning.artifacts import METADATA_FILE, file_sha256, finish_model_artifact, read_metadata, write_dataset_metadata
 from reasoning.fileio import InputError, atomic_dir
 
 log = logging.getLogger(__name__)

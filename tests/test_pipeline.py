@@ -11,8 +11,7 @@ import pytest
 import yaml
 
 from reasoning.fileio import InputError
-from reasoning.pipeline_params import (PipelineParameters, load_pipeline_recipe, parameter_defaults,
-                                       validate_parameters)
+from reasoning.pipeline_params import PipelineParameters, load_pipeline_recipe, parameter_defaults, validate_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "pipelines" / "reasoning_pipeline.yaml"
@@ -197,3 +196,13 @@ def test_submit_cli_refuses_bad_parameters_before_contacting_a_host(capsys):
     from pipelines.cli import main
     assert main(["submit", "--host", "http://127.0.0.1:9", "group_size=1"]) == 2
     assert "group_size" in capsys.readouterr().err
+
+
+def test_run_script_flags():
+    import subprocess
+    script = ROOT / "run_reasoning_pipeline.sh"
+    bad = subprocess.run([str(script), "--no-such-flag"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown flag --no-such-flag" in bad.stderr
+    refused = subprocess.run([str(script), "--host", "http://127.0.0.1:9", "--group-size", "1"],
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "group_size" in refused.stderr

@@ -109,4 +109,5 @@ def test_bad_parameter_fails_in_the_first_task(tiny_model_dir, tmp_path, capfd):
     with pytest.raises(RuntimeError):
         build_pipeline(local=True)(**tiny_parameters(tiny_model_dir, group_size=1))
     assert list(collect_outputs(root)) == ["validate-parameters"]
-    assert "field 'group_size': pipeline parameter must be >= 2" in capfd.readouterr().err
+    captured = capfd.readouterr()
+    assert "field 'group_size': pipeline parameter must be >= 2" in captured.out + captured.err
