@@ -16,11 +16,10 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from reasoning.artifacts import METADATA_FILE, file_sha256, finish_model_artifact, read_metadata, write_dataset_metadata
+from reasoning.artifacts import METADATA_FILE, finish_model_artifact, read_metadata, write_dataset_metadata
 from reasoning.fileio import InputError, atomic_dir
 
 log = logging.getLogger(__name__)
@@ -181,9 +180,5 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def scratch_dir(prefix: str) -> Path:
-    return Path(tempfile.mkdtemp(prefix=prefix))
-
-
-__all__ = ["ROWS_FILE", "artifact_metadata", "dataset_rows", "evaluate_models", "export_model", "file_sha256",
+__all__ = ["ROWS_FILE", "artifact_metadata", "dataset_rows", "evaluate_models", "export_model",
            "generate_cot", "import_dataset", "import_model", "numeric_metrics", "report_file", "run_training_stage"]
