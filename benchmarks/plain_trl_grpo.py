@@ -32,8 +32,12 @@ def grpo_dataset(spec: str = DATASET):
 def plain_grpo_trainer(model_dir: str, output_dir: str, *, steps: int, group_size: int = 4, batch_size: int = 8,
                        max_completion_length: int = 64, lora_r: int = 16, lora_alpha: int = 32,
                        lora_dropout: float = 0.05, learning_rate: float = 1e-5, beta: float = 0.04, seed: int = 0,
-                       dataset: str = DATASET, trainer_cls: Any = None, **trainer_kwargs):
-    """A GRPOTrainer as a TRL user would write it (``trainer_cls`` lets a test swap in a subclass)."""
+                       dataset: str = DATASET, trainer_cls: Any = None, config_overrides: dict | None = None,
+                       model_dtype: str = "float32", **trainer_kwargs):
+    """A GRPOTrainer as a TRL user would write it.
+
+    ``trainer_cls`` swaps in a subclass (the benchmark's fast variant, tests); ``config_overrides``
+    sets further GRPOConfig fields (the GPU benchmark: bf16, forced completion length, vLLM)."""
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
     from trl import GRPOConfig, GRPOTrainer
@@ -45,8 +49,9 @@ def plain_grpo_trainer(model_dir: str, output_dir: str, *, steps: int, group_siz
     args = GRPOConfig(output_dir=output_dir, max_steps=steps, per_device_train_batch_size=batch_size,
                       num_generations=group_size, max_completion_length=max_completion_length,
                       learning_rate=learning_rate, beta=beta, seed=seed, reward_weights=weights,
-                      bf16=False, logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=True)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="float32")
+                      **{"bf16": False, "logging_steps": 1, "save_strategy": "no", "report_to": "none",
+                         "disable_tqdm": True, **(config_overrides or {})})
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=model_dtype)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     peft_config = LoraConfig(r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
                              target_modules="all-linear", task_type="CAUSAL_LM")

@@ -40,7 +40,6 @@ from typing import Any
 import torch
 from torch import nn
 from transformers import TrainerCallback
-from trl import GRPOTrainer
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +93,8 @@ def _lora_linear_layers(model: nn.Module) -> dict[str, nn.Module] | None:
     """name -> PEFT LoRA Linear layer of the underlying model; None when the twin cannot express it
     (not a PEFT LoRA model, DoRA, or adapted layers other than Linear)."""
     try:
-        from peft.tuners.lora import LoraLayer
         from peft.tuners.lora import Linear as LoraLinear
+        from peft.tuners.lora import LoraLayer
     except ImportError:
         return None
     if not hasattr(model, "get_base_model"):
@@ -154,7 +153,22 @@ def refresh_generation_twin(pairs: list[tuple[nn.Module, nn.Linear]]) -> None:
                 weight.add_(lora_layer.get_delta_weight(adapter).to(weight.dtype))
 
 
-class FastGRPOTrainer(GRPOTrainer):
+def __getattr__(name: str):
+    # FastGRPOTrainer is built on first use so that the twin and the profiler import without
+    # TRL (and its datasets dependency), e.g. in the GPU benchmark's generation-only measurement.
+    if name == "FastGRPOTrainer":
+        globals()[name] = _fast_grpo_trainer_class()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _fast_grpo_trainer_class():
+    from trl import GRPOTrainer
+    return type("FastGRPOTrainer", (_FastGenerationMixin, GRPOTrainer), {"__module__": __name__,
+                                                                         "__doc__": _FastGenerationMixin.__doc__})
+
+
+class _FastGenerationMixin:
     """TRL's GRPOTrainer, sampling through a merged-LoRA generation twin, with the phase profile.
 
     ``merged_generation=False`` keeps TRL's generation (useful to compare)."""
@@ -204,7 +218,7 @@ class PhaseProfiler(TrainerCallback):
     """Seconds per optimizer step spent in each phase of a GRPO iteration, logged as profile/<phase>_s
     (plus profile/iteration_s, profile/other_s and profile/completion_tokens)."""
 
-    def __init__(self, trainer: GRPOTrainer) -> None:
+    def __init__(self, trainer) -> None:
         self.trainer = trainer
         self.current: dict[str, float] = defaultdict(float)
         self.steps: list[dict[str, float]] = []
@@ -255,7 +269,7 @@ class PhaseProfiler(TrainerCallback):
             metrics[f"profile/{name}" + ("" if name == "completion_tokens" else "_s")].append(value)
 
 
-def attach_phase_profiler(trainer: GRPOTrainer) -> PhaseProfiler:
+def attach_phase_profiler(trainer) -> PhaseProfiler:
     """Time the phases of ``trainer``'s iterations (works on any GRPOTrainer instance)."""
     profiler = PhaseProfiler(trainer)
     profiler.wrap("_generate_single_turn", "generation", count_tokens=True)

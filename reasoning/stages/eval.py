@@ -417,8 +417,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(result["summary"])
-    print(json.dumps({"output": result["output"]}))
+    # run() has logged the summary table; stdout gets the machine-readable result.
+    print(json.dumps({"output": result["output"], "metrics": result["metrics"]}, indent=2))
     return 0
 
 
