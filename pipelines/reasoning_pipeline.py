@@ -93,11 +93,20 @@ def configure(task: dsl.PipelineTask, placement: Placement, *, name: str, resour
     return task
 
 
+SETTINGS_CONFIG_MAP = "reasoning-settings"
+SETTINGS_KEYS = ("REASONING_CPU_IMAGE", "REASONING_GPU_IMAGE", "REASONING_GPU_NODE_SELECTOR",
+                 "REASONING_GPU_TOLERATIONS", "REASONING_TRAIN_CPU", "REASONING_TRAIN_MEMORY")
+
+
 def on_accelerator(task: dsl.PipelineTask, gpu_type, gpu_count, node_selector) -> dsl.PipelineTask:
     """Training placement; pipeline parameters, so one compiled YAML serves CPU and GPU runs."""
     task.set_accelerator_type(gpu_type).set_accelerator_limit(gpu_count)
     kubernetes.add_toleration_json(task, GPU_TOLERATION)
     kubernetes.add_node_selector_json(task, node_selector)
+    # Sizes, node selector and tolerations of multi-node TrainJob pods come from the cluster's
+    # `reasoning-settings` ConfigMap (manifests/base), read by reasoning.launch.
+    kubernetes.use_config_map_as_env(task, SETTINGS_CONFIG_MAP,
+                                     {key: key for key in SETTINGS_KEYS}, optional=True)
     return task
 
 

@@ -123,8 +123,10 @@ def build_generation_twin(model: nn.Module) -> tuple[nn.Module, list[tuple[nn.Mo
     pairs = []
     for name, lora_layer in layers.items():
         source = lora_layer.get_base_layer()
-        linear = nn.Linear(source.in_features, source.out_features, bias=source.bias is not None,
-                           device=source.weight.device, dtype=source.weight.dtype)
+        # skip_init: no random initialisation, which would also advance the RNG the sampler uses.
+        linear = nn.utils.skip_init(nn.Linear, source.in_features, source.out_features,
+                                    bias=source.bias is not None, device=source.weight.device,
+                                    dtype=source.weight.dtype)
         linear.weight.requires_grad_(False)
         if source.bias is not None:
             linear.bias = source.bias  # shared, never adapted by LoRA

@@ -263,6 +263,10 @@ def _training_common(params: PipelineParameters, stage: str, model: str, dataset
         config.update({"use_lora": True, "lora_r": params.lora_r, "lora_alpha": 2 * params.lora_r})
     else:
         config["use_lora"] = False
+    # Recomputing activations only pays where memory is short: on a GPU run keep the stage
+    # default (on); a CPU-only run (gpu_count 0) has the memory and would only lose time.
+    if params.gpu_count == 0:
+        config["use_gradient_checkpointing"] = False
     if params.checkpoint_uri:
         # A retried pod starts with an empty disk: resume pulls the stage's checkpoints back.
         config.update({"checkpoint_uri": f"{params.checkpoint_uri.rstrip('/')}/{stage}", "resume": True})

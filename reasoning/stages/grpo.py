@@ -146,8 +146,8 @@ def check_inputs(config: GRPOStageConfig):
 def run(config: GRPOStageConfig) -> dict[str, Any]:
     from datasets import Dataset
     from transformers import set_seed
-    from trl import GRPOTrainer
 
+    from reasoning import grpo_speed
     from reasoning.models import resolve_model
 
     rows, lineage = check_inputs(config)
@@ -157,6 +157,10 @@ def run(config: GRPOStageConfig) -> dict[str, Any]:
     attention = common.resolve_attention(config.attn_implementation, hardware)
     # Built before the model is resolved so a vLLM request on a machine without it fails first.
     trl_config = config.to_trl_config(precision, common.local_checkpoint_dir(config.output), hardware, weights)
+    # Speed only, same algorithm (reasoning/grpo_speed.py): no activation recomputation on a CPU,
+    # torch threads sized to the container, sampling through a merged-LoRA twin (FastGRPOTrainer).
+    grpo_speed.disable_cpu_gradient_checkpointing(trl_config, on_gpu=hardware.cuda)
+    grpo_speed.configure_cpu_threads()
     model_dir = resolve_model(config.model)
     checkpoints, resume_from = common.prepare_checkpoints(config)
     log.info("GRPO: %d prompts, model %s, %d steps x %d completions (groups of %d), rewards %s",
@@ -169,11 +173,12 @@ def run(config: GRPOStageConfig) -> dict[str, Any]:
     tokenizer.padding_side = "left"
     model = common.load_causal_lm(model_dir, precision, attention)
     with common.sigterm_guard() as stop_flag:
-        trainer = GRPOTrainer(model=model, reward_funcs=functions, args=trl_config,
-                              train_dataset=Dataset.from_list(grpo_records(rows)), processing_class=tokenizer,
-                              peft_config=common.lora_config(config),
-                              callbacks=common.stage_callbacks(checkpoints / "live_log.jsonl", checkpoints,
-                                                               common.checkpoint_uri_for(config), stop_flag))
+        trainer = grpo_speed.FastGRPOTrainer(
+            model=model, reward_funcs=functions, args=trl_config,
+            train_dataset=Dataset.from_list(grpo_records(rows)), processing_class=tokenizer,
+            peft_config=common.lora_config(config),
+            callbacks=common.stage_callbacks(checkpoints / "live_log.jsonl", checkpoints,
+                                             common.checkpoint_uri_for(config), stop_flag))
         common.train_with_preemption(trainer, resume_from, stop_flag)
     tokenizer.padding_side = "right"
     lineage.update({"base_model": config.model, "precision": precision, "reward_weights": config.reward_weights()})

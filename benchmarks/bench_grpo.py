@@ -1,0 +1,106 @@
+"""GRPO throughput: this project's GRPO stage vs a plain TRL GRPOTrainer script on the same work.
+
+    python -m benchmarks.bench_grpo [--repeats 2 --steps 3 --max-completion-length 64]
+
+Both sides: builtin:smollm2-135m-instruct (fp32), synthetic arithmetic prompts, the project's
+reward functions and weights, 2 prompts x 4 completions (group 4, batch 8) of <= 64 tokens
+a step, LoRA r 16 / alpha 32 / dropout 0.05 on all linear layers, lr 1e-5, beta 0.04 (the
+stage's default; TRL's own default is 0), seed 0. Ours is ``reasoning.stages.grpo.run`` as a
+user runs it (artifact written at the end, outside the timed steps); plain is
+``benchmarks.plain_trl_grpo`` (TRL's defaults otherwise, gradient checkpointing included).
+Each run does ``--steps`` iterations; the first is a warm-up, the rest are measured. Runs
+alternate (ours, plain, then plain, ours, ...). Reports completion tokens per second of the
+whole iteration (sampled tokens / iteration wall time) and seconds per iteration: median and
+spread over the repeats, the ratio, and where the time goes per iteration, before (plain)
+and after (ours): generation, rewards, scoring forward (reference log-probs), loss forward,
+backward, optimizer.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from benchmarks.common import Comparison, alternate, median_profile, profile_table, record
+from benchmarks.plain_trl_grpo import DATASET, plain_grpo_trainer
+
+SHARED = {"group_size": 4, "batch_size": 8, "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.05,
+          "learning_rate": 1e-5, "seed": 0}
+
+
+def run_ours(model: str, out: Path, steps: int, length: int, beta: float) -> dict[str, float]:
+    from reasoning import artifacts
+    from reasoning.grpo_speed import profile_summary
+    from reasoning.stages import grpo
+    config = grpo.GRPOStageConfig(model=model, dataset=DATASET, output=str(out), iterations=steps,
+                                  max_completion_length=length, beta=beta, warmup_ratio=0.0,
+                                  save_steps=10_000, **SHARED)
+    grpo.run(config)
+    return profile_summary(artifacts.read_train_log(out), skip_first=1)
+
+
+def run_plain(model_dir: str, out: Path, steps: int, length: int, beta: float) -> dict[str, float]:
+    from reasoning.grpo_speed import attach_phase_profiler, profile_summary
+    trainer = plain_grpo_trainer(model_dir, str(out), steps=steps, max_completion_length=length, beta=beta,
+                                 **SHARED)
+    attach_phase_profiler(trainer)
+    trainer.train()
+    return profile_summary(trainer.state.log_history, skip_first=1)
+
+
+def tokens_per_second(profile: dict[str, float]) -> float:
+    return profile["completion_tokens"] / profile["iteration_s"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_grpo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="builtin:smollm2-135m-instruct")
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each side (alternated)")
+    parser.add_argument("--steps", type=int, default=3, help="iterations per run; the first is a warm-up")
+    parser.add_argument("--max-completion-length", type=int, default=64)
+    parser.add_argument("--beta", type=float, default=0.04, help="KL coefficient, both sides")
+    args = parser.parse_args(argv)
+    if args.steps < 2:
+        parser.error("--steps must be >= 2 (one warm-up step plus measured ones)")
+    logging.basicConfig(level=logging.WARNING)
+    os.environ.setdefault("REASONING_LOG_LEVEL", "WARNING")
+    from reasoning.grpo_speed import PHASES
+    from reasoning.models import resolve_model
+    model_dir = str(resolve_model(args.model))
+    with tempfile.TemporaryDirectory(prefix="bench-grpo-") as tmp:
+        counter = iter(range(1_000_000))
+
+        def ours():
+            return run_ours(args.model, Path(tmp) / f"ours{next(counter)}", args.steps, args.max_completion_length,
+                            args.beta)
+
+        def plain():
+            return run_plain(model_dir, Path(tmp) / f"plain{next(counter)}", args.steps,
+                             args.max_completion_length, args.beta)
+
+        print(f"GRPO benchmark: {args.repeats} x (ours, plain), {args.steps} steps each (1 warm-up), "
+              f"8 completions of <= {args.max_completion_length} tokens a step", flush=True)
+        runs = alternate({"ours": ours, "plain": plain}, args.repeats)
+    for side in ("ours", "plain"):
+        for index, profile in enumerate(runs[side], 1):
+            print(f"  {side} run {index}: {tokens_per_second(profile):.1f} completion tokens/s, "
+                  f"{profile['iteration_s']:.1f} s/iteration, {profile['completion_tokens']:.0f} tokens/iteration")
+    print("Where the time goes, seconds per iteration (median over runs):")
+    print(profile_table({"plain TRL (before)": median_profile(runs["plain"]),
+                         "ours (after)": median_profile(runs["ours"])}, PHASES))
+    seconds = record(Comparison("GRPO seconds per iteration", "s", [p["iteration_s"] for p in runs["ours"]],
+                                [p["iteration_s"] for p in runs["plain"]], lower_is_better=True))
+    headline = record(Comparison("GRPO completion tokens/s", "tokens/s",
+                                 [tokens_per_second(p) for p in runs["ours"]],
+                                 [tokens_per_second(p) for p in runs["plain"]]))
+    print(seconds.line())
+    print(headline.line(), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
