@@ -287,20 +287,24 @@ def main() -> int:
         import transformers
         info["transformers"] = transformers.__version__
     print("gpu_bench:", json.dumps(info), flush=True)
-    architectures = list(ARCHITECTURES)
-    for arch in architectures:
+    # Optional selections (comma separated) for a shorter rerun: GPU_BENCH_ONLY=sft,generation,grpo,
+    # GPU_BENCH_ARCHS=smollm2-135m, GPU_BENCH_VARIANTS=fast,plain (also sets their order).
+    only = set(os.environ.get("GPU_BENCH_ONLY", "sft,generation,grpo").split(","))
+    architectures = os.environ.get("GPU_BENCH_ARCHS", ",".join(ARCHITECTURES)).split(",")
+    variants = os.environ.get("GPU_BENCH_VARIANTS", "plain,fast,vllm").split(",")
+    for arch in architectures if "sft" in only else []:
         with guarded("sft", arch) as go:
             if go:
                 measure_sft(arch)
-    for arch in architectures:
+    for arch in architectures if "generation" in only else []:
         with guarded("generation", arch) as go:
             if go:
                 measure_generation(arch)
     vllm_missing = importlib.util.find_spec("vllm") is None
     with tempfile.TemporaryDirectory() as models:
-        for arch in architectures:
+        for arch in architectures if "grpo" in only else []:
             model_dir = None
-            for variant in ("plain", "fast", "vllm"):
+            for variant in variants:
                 if variant == "vllm" and (vllm_missing or device().type != "cuda"):
                     reason = ("vllm is not installed here (the GPU machine has no network: carry a vllm wheel "
                               "matching its torch in .whl/ to measure it)" if vllm_missing else "vLLM needs a GPU")

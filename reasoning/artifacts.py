@@ -23,8 +23,9 @@ import json
 import os
 import platform
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from reasoning.fileio import write_json_atomic, write_text_atomic
 

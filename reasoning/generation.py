@@ -8,8 +8,9 @@ back in the caller's order.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 Messages = list[dict[str, str]]
 

@@ -200,8 +200,8 @@ def original_context_length(model: str) -> int | None:
 
 def check_dataset_spec(spec: str, name: str) -> None:
     """Fail on a dataset spec that cannot be resolved, naming the pipeline parameter."""
-    from reasoning.storage import is_remote
     from reasoning.cot.datasets import split_limit
+    from reasoning.storage import is_remote
     text, _limit = split_limit(spec.strip())
     if is_remote(text):
         return  # resolving it means downloading; the import task reports a missing object

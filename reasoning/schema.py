@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import enum
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from reasoning.fileio import InputError, iter_records, write_jsonl_atomic
 
 
-class ReasoningType(str, enum.Enum):
+class ReasoningType(str, enum.Enum):  # noqa: UP042 - keep str() == "ReasoningType.MATH" semantics stable
     MATH = "math"
     CODE = "code"
     LOGIC = "logic"
@@ -36,7 +37,7 @@ class ReasoningType(str, enum.Enum):
     GENERAL = "general"
 
     @classmethod
-    def parse(cls, value: "str | ReasoningType") -> "ReasoningType":
+    def parse(cls, value: str | ReasoningType) -> ReasoningType:
         if isinstance(value, cls):
             return value
         try:

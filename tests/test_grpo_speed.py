@@ -85,7 +85,9 @@ def train_grpo(model_dir, output_dir, trainer_cls, steps: int = 3):
 def test_fast_trainer_learns_what_plain_trl_learns(tiny_model_dir, tmp_path):
     from trl import GRPOTrainer
     plain, _ = train_grpo(tiny_model_dir, tmp_path / "plain", GRPOTrainer)
-    fast, initial = train_grpo(tiny_model_dir, tmp_path / "fast", grpo_speed.FastGRPOTrainer)
+    import functools
+    fast_cls = functools.partial(grpo_speed.FastGRPOTrainer, merged_generation=True)
+    fast, initial = train_grpo(tiny_model_dir, tmp_path / "fast", fast_cls)
     assert fast.merged_generation and fast._twin is not None
     plain_log = [r for r in plain.state.log_history if "loss" in r]
     fast_log = [r for r in fast.state.log_history if "loss" in r]
