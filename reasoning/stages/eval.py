@@ -156,7 +156,8 @@ def dataset_specs(entries: Sequence[str]) -> list[tuple[str, str]]:
             name = f"{path.parent.name}-{stem}" if stem.lower() in _GENERIC_STEMS and path.parent.name else stem
             result.append((name, entry))
         else:
-            result.append((entry, entry))
+            # "gsm8k-test?limit=100" is still the gsm8k-test set, only capped.
+            result.append((entry.split("?", 1)[0], entry))
     return result
 
 
