@@ -80,7 +80,6 @@ def test_humaneval_code_answers_pass_their_tests_subset():
     assert _failing_humaneval(rows[::20]) == []
 
 
-@pytest.mark.slow
 def test_all_humaneval_code_answers_pass_their_tests():
     assert _failing_humaneval(_humaneval_rows()) == []
 

@@ -81,7 +81,6 @@ def test_tiny_pipeline_with_cot_and_export(tiny_model_dir, tmp_path):
     assert exported["sha256"] == json.loads((grpo / "reasoning_artifact.json").read_text())["sha256"]
 
 
-@pytest.mark.slow
 def test_tiny_pipeline_without_cot_with_context_extension(tiny_model_dir, tmp_path):
     from pipelines.cli import collect_outputs, run_locally
     summary = run_locally(tiny_parameters(tiny_model_dir, enable_cot=False, enable_context=True, target_context=4096,

@@ -33,7 +33,6 @@ def test_humaneval_canonical_solutions_pass_subset():
     assert failures == []
 
 
-@pytest.mark.slow
 def test_humaneval_all_164_canonical_solutions_pass():
     problems = list(read_problems().values())
     assert len(problems) == 164

@@ -174,7 +174,6 @@ def test_sigterm_in_process_checkpoints_and_resume_completes_the_run(tiny_model_
     assert [r["step"] for r in artifacts.read_train_log(out) if "loss" in r] == list(range(1, 17))
 
 
-@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_resume_ends_at_the_uninterrupted_step(tiny_model_dir, tmp_path):
     """The same through the command line, as a preempted pod sees it: exit code 143, then --resume."""
     data = write_cot_rows(tmp_path / "cot.jsonl", n=8)

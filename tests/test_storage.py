@@ -155,7 +155,6 @@ def test_model_directory_round_trip_50mb(s3_env, tmp_path):
 
 
 @pytest.mark.s3
-@pytest.mark.slow
 def test_model_directory_round_trip_500mb(s3_env, tmp_path):
     upload_s, download_s = _model_round_trip(s3_env, tmp_path, 500)
     print(f"500 MB: upload {upload_s:.1f}s, fetch {download_s:.1f}s")

@@ -32,7 +32,6 @@ def write_cot_rows(path: Path, n: int = 8) -> Path:
 
 
 @pytest.mark.s3
-@pytest.mark.slow
 def test_preempted_sft_resumes_from_the_object_store_on_a_fresh_pod(s3_env, tiny_model_dir, tmp_path):
     server, bucket = s3_env
     storage.upload(write_cot_rows(tmp_path / "cot.jsonl"), f"{bucket}/data/cot.jsonl")
@@ -78,7 +77,6 @@ def test_preempted_sft_resumes_from_the_object_store_on_a_fresh_pod(s3_env, tiny
 
 
 @pytest.mark.s3
-@pytest.mark.slow
 def test_tiny_pipeline_reads_and_writes_the_object_store(s3_env, tiny_model_dir, tmp_path):
     """`pipelines.cli run --storage s3://...` with the base model and the data set in the store too."""
     from pipelines.cli import run_locally
