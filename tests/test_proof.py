@@ -1,11 +1,11 @@
 """The end-to-end proof, reduced: the default recipe's stages teach the real default model.
 
 Runs the same steps as ``make run`` (recipes/pipeline_default_cpu.yaml) directly, without
-kfp.local, on the real SmolLM2-135M-Instruct with fewer rows and steps: synthetic problems
+kfp.local, on the real SmolLM2-135M-Instruct with fewer rows and steps (480 rows, 60 SFT steps): synthetic problems
 -> templated CoT -> LoRA SFT -> 2 GRPO steps -> evaluation of base vs SFT vs GRPO on the
 first 32 held-out synthetic problems. A regression in any stage (data, loss masking, LoRA
 merge, rewards, answer checking, generation) shows up as SFT no longer beating the base
-model. About 5 minutes on 2 cores, hence slow (`make test-all`).
+model. About 8 minutes on 2 cores, hence slow (`make test-all`).
 """
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ def test_reduced_default_recipe_teaches_the_default_model(tmp_path: Path):
     )
 
     recipe = load_pipeline_recipe(ROOT / "recipes" / "pipeline_default_cpu.yaml")
-    recipe.update(dataset="synthetic:math?n=192&seed=0&split=train&family=arithmetic&difficulty=1",
-                  sft_max_steps=24, grpo_iterations=2, eval_datasets="synthetic-test", eval_limit=32,
+    recipe.update(dataset="synthetic:math?n=480&seed=0&split=train&family=arithmetic&difficulty=1",
+                  sft_max_steps=60, grpo_iterations=2, eval_datasets="synthetic-test", eval_limit=32,
                   eval_max_new_tokens=96)
     validate_parameters(recipe)
     params = make_parameters(recipe)
@@ -58,8 +58,9 @@ def test_reduced_default_recipe_teaches_the_default_model(tmp_path: Path):
     overall = {model: results[model]["datasets"]["synthetic-test"]["overall"] for model in ("base", "sft", "grpo")}
     print({model: (o["accuracy"], o["format_compliance"]) for model, o in overall.items()})
 
-    # The full recipe reaches ~86% from ~11%; a quarter of its SFT steps must still clear the
-    # base model by a wide margin and produce the <think> format almost always.
-    assert overall["sft"]["accuracy"] >= overall["base"]["accuracy"] + 0.15
+    # The full recipe (80 steps) reaches ~86% from ~11%; 60 steps must still clear the base
+    # model by a wide margin (24 steps were measured not to: 31% vs 25%, format learnt first)
+    # and produce the <think> format almost always.
+    assert overall["sft"]["accuracy"] >= overall["base"]["accuracy"] + 0.25
     assert overall["sft"]["format_compliance"] >= 0.8
     assert overall["grpo"]["format_compliance"] >= 0.8
