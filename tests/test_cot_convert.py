@@ -4,8 +4,6 @@ from __future__ import annotations
 import gzip
 import json
 
-import pytest
-
 from reasoning.answers import extract_final_answer, is_equivalent
 from reasoning.cot import CoTGenerator, convert_file
 from reasoning.cot.datasets import humaneval_path

@@ -16,25 +16,15 @@ import pytest
 
 from reasoning import storage
 from reasoning.artifacts import read_metadata, read_train_log
+from tests.test_stage_sft import write_cot_rows
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def write_cot_rows(path: Path, n: int = 8) -> Path:
-    rows = []
-    for i in range(n):
-        a, b = i + 3, 2 * i + 1
-        rows.append({"id": f"r{i}", "answer": str(a + b), "messages": [
-            {"role": "user", "content": f"What is {a} + {b}?"},
-            {"role": "assistant", "content": f"<think>\n{a} + {b} = {a + b}\n</think>\n\nThe answer is {a + b}."}]})
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
 
 
 @pytest.mark.s3
 def test_preempted_sft_resumes_from_the_object_store_on_a_fresh_pod(s3_env, tiny_model_dir, tmp_path):
     server, bucket = s3_env
-    storage.upload(write_cot_rows(tmp_path / "cot.jsonl"), f"{bucket}/data/cot.jsonl")
+    storage.upload(write_cot_rows(tmp_path / "cot.jsonl", n=8), f"{bucket}/data/cot.jsonl")
     storage.upload(tiny_model_dir, f"{bucket}/models/base")
     output, checkpoints = f"{bucket}/models/sft", f"{bucket}/runs/sft.checkpoints"
     # 8 rows / batch 2 x 4 epochs = 16 optimizer steps; a checkpoint (and a push) every 2.
