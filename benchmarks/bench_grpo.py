@@ -1,6 +1,6 @@
 """GRPO throughput: this project's GRPO stage vs a plain TRL GRPOTrainer script on the same work.
 
-    python -m benchmarks.bench_grpo [--repeats 2 --steps 3 --max-completion-length 64]
+    python -m benchmarks.bench_grpo [--repeats 2 --steps 4 --max-completion-length 64]
 
 Both sides: builtin:smollm2-135m-instruct (fp32), synthetic arithmetic prompts, the project's
 reward functions and weights, 2 prompts x 4 completions (group 4, batch 8) of <= 64 tokens
@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="builtin:smollm2-135m-instruct")
     parser.add_argument("--repeats", type=int, default=2, help="runs of each side (alternated)")
-    parser.add_argument("--steps", type=int, default=3, help="iterations per run; the first is a warm-up")
+    parser.add_argument("--steps", type=int, default=4, help="iterations per run; the first is a warm-up")
     parser.add_argument("--max-completion-length", type=int, default=64)
     parser.add_argument("--beta", type=float, default=0.04, help="KL coefficient, both sides")
     args = parser.parse_args(argv)

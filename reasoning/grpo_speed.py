@@ -1,34 +1,39 @@
 """Speed-ups for the GRPO stage that leave the algorithm unchanged, and a per-phase profile.
 
-Where a GRPO iteration spends its time (SmolLM2-135M, LoRA r 16, 8 completions of <= 64
-tokens, 2 CPU cores; ``python -m benchmarks.bench_grpo`` prints the current figures): almost
-all of it in sampling the completions, token by token. Through PEFT every one of the 210
-adapted linear layers runs three extra small matmuls plus dropout per token; on a CPU that
-per-call overhead costs about as much as the base model's own matmuls. So:
+Where a plain TRL 1.16 GRPO iteration spends its time (SmolLM2-135M, LoRA r 16, 2 prompts x 4
+completions of <= 64 tokens, 2 CPU cores; ``python -m benchmarks.bench_grpo`` prints the current
+figures): ~45% sampling, ~30% backward, the rest the reference and loss forwards. So:
 
-1. ``FastGRPOTrainer`` samples from a *generation twin*: a second module tree that shares
+1. ``disable_cpu_gradient_checkpointing``: on a CPU, recomputing the forward in the backward
+   buys memory a CPU run does not need (a few hundred MB of activations at this size); it
+   more than doubled the backward.
+2. Shared prompts (reasoning/shared_prefix.py): every prompt appears ``group_size`` times in a
+   batch; its keys and values are computed once and shared by its group, in sampling and in
+   both scoring forwards (and so in the backward), and only completion positions go through
+   the log-prob head.
+3. ``FastGRPOTrainer`` samples from a *generation twin*: a second module tree that shares
    every tensor of the training model (embeddings, norms, head) except the adapted linear
    layers, which are plain ``nn.Linear`` holding ``W + scaling * B @ A`` (refreshed before
-   every generation, so it always samples from the current policy). The training model is
-   never mutated, so nothing has to be "unmerged": its weights stay bit-identical, and
-   gradients, the reference model (adapter disabled) and checkpoints are exactly TRL's.
-   The twin runs in eval mode: it samples from the policy itself, without LoRA dropout
-   (plain TRL samples in train mode, i.e. with dropout noise on the adapter branch; with
-   ``lora_dropout=0`` the two sample the same distribution).
-2. ``disable_cpu_gradient_checkpointing``: on a CPU, recomputing the forward in the backward
-   buys memory a CPU run does not need (a few hundred MB of activations for this size).
-3. ``configure_cpu_threads``: in a container torch sizes its thread pool from the host's
+   every generation, so it always samples from the current policy). Through PEFT every one of
+   the 210 adapted layers runs three extra small matmuls plus dropout per sampled token. The
+   training model is never mutated, so nothing has to be "unmerged": its weights stay
+   bit-identical, and gradients, the reference model (adapter disabled) and checkpoints are
+   exactly TRL's. The twin runs in eval mode: it samples from the policy itself, without LoRA
+   dropout (plain TRL samples in train mode, i.e. with dropout noise on the adapter branch;
+   with ``lora_dropout=0`` the two sample the same tokens for the same seed).
+4. ``configure_cpu_threads``: in a container torch sizes its thread pool from the host's
    cores, not the pod's CPU quota; oversubscribed threads make every op slower.
 
-What stays TRL's: the samples per step, the rewards, advantages, loss, KL, optimizer and
-updates. vLLM generation (GPU) keeps TRL's own path: vLLM already samples from merged weights.
-``attach_phase_profiler(trainer)`` times generation, rewards, scoring forwards, the loss
-forward, backward and the optimizer step, and logs them per step as ``profile/*_s``
+What stays TRL's: the samples per step, the sampling code, rewards, advantages, loss, KL,
+optimizer and updates. vLLM generation (GPU) keeps TRL's own path: vLLM already samples from
+merged weights. ``attach_phase_profiler(trainer)`` times generation, rewards, scoring forwards,
+the loss forward, backward and the optimizer step, and logs them per step as ``profile/*_s``
 (also used on a plain ``GRPOTrainer`` by the benchmark, so both are measured alike).
 """
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import os
 import time
@@ -80,8 +85,15 @@ def disable_cpu_gradient_checkpointing(trl_config, on_gpu: bool) -> bool:
 
     Checkpointing trades a second forward pass for activation memory. Only a GPU is short
     of that memory; on a CPU the recomputation just costs a third of the training time."""
-    if on_gpu or not trl_config.gradient_checkpointing:
+    enabled = getattr(trl_config, "activation_checkpointing", None)
+    if enabled is None:
+        enabled = trl_config.gradient_checkpointing
+    if on_gpu or not enabled:
         return False
+    # transformers 5 reads `activation_checkpointing`; `gradient_checkpointing` is its deprecated
+    # alias, synchronised only at construction (setting the alias alone changes nothing), and
+    # TRL still reads the alias: set both.
+    trl_config.activation_checkpointing = False
     trl_config.gradient_checkpointing = False
     log.info("gradient checkpointing off on the CPU: it only recomputes activations that fit in RAM")
     return True
@@ -133,6 +145,10 @@ def build_generation_twin(model: nn.Module) -> tuple[nn.Module, list[tuple[nn.Mo
         parent_name, _, child = name.rpartition(".")
         setattr(twin.get_submodule(parent_name) if parent_name else twin, child, linear)
         pairs.append((lora_layer, linear))
+    # TRL patches `forward` on the model *instance* (its fused log-prob head); the copied patch
+    # still calls the training model's original forward through its closure, which would send
+    # sampling back through PEFT. The twin only samples: it gets its class's plain forward.
+    twin.__dict__.pop("forward", None)
     for module in twin.modules():
         # Hooks copied from the training model (e.g. enable_input_require_grads) serve training only.
         module._forward_hooks.clear()
@@ -171,20 +187,26 @@ def _fast_grpo_trainer_class():
 
 
 class _FastGenerationMixin:
-    """TRL's GRPOTrainer, sampling through a merged-LoRA generation twin, with the phase profile.
+    """TRL's GRPOTrainer, with each group's prompt computed once and sampling through a merged-LoRA twin.
 
-    ``merged_generation`` is off by default: measured inside the trainer it did not pay (CPU,
-    SmolLM2-135M, 8 x 64 tokens: 6.9 s vs TRL's 6.5 s per generation, noise on a shared machine;
-    H200, 64 x 256 tokens: 14.6 s vs 13.1 s), although a bare ``generate`` call through the twin
-    is 1.3x (CPU) to 4-5x (H200, bf16) faster than through PEFT. See benchmarks/bench_grpo.py."""
+    ``shared_prefix``: sampling prefills each distinct prompt once, and the reference and loss
+    forwards run each distinct prompt once and score only completion positions
+    (reasoning/shared_prefix.py). ``merged_generation``: sampling runs through the twin.
+    Either one turns itself off (logged) where it cannot reproduce TRL's computation: vLLM,
+    several processes (DDP/DeepSpeed/FSDP wrap the forward), activation checkpointing,
+    multimodal inputs, sliding-window caches, logit soft-capping."""
 
-    def __init__(self, *args, merged_generation: bool = False, profile: bool = True, **kwargs):
+    def __init__(self, *args, merged_generation: bool = True, shared_prefix: bool = True, profile: bool = True,
+                 **kwargs):
         super().__init__(*args, **kwargs)
         self._twin = None
         self._twin_pairs: list = []
         self.merged_generation = merged_generation and self._twin_applies()
         if merged_generation and not self.merged_generation:
             log.info("merged-LoRA generation not used (vLLM, sharded training, or no plain LoRA adapter)")
+        self.shared_prefix = shared_prefix and self._shared_prefix_applies()
+        if shared_prefix and not self.shared_prefix:
+            log.info("shared-prompt forwards not used (several processes, checkpointing or an unsupported model)")
         self.profiler = attach_phase_profiler(self) if profile else None
 
     def _twin_applies(self) -> bool:
@@ -193,6 +215,12 @@ class _FastGenerationMixin:
         if self.accelerator.distributed_type.value in ("DEEPSPEED", "FSDP") or self.is_fsdp_enabled:
             return False  # sharded weights: a twin would need the gathered parameters
         return _lora_linear_layers(self.accelerator.unwrap_model(self.model)) is not None
+
+    def _shared_prefix_applies(self) -> bool:
+        from reasoning import shared_prefix
+        if self.accelerator.num_processes != 1 or self.args.cast_lm_head_to_fp32 or self._is_vlm:
+            return False  # a DDP wrapper's gradient hooks run only through its own forward
+        return shared_prefix.applies(self.accelerator.unwrap_model(self.model))
 
     def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
         if not self.merged_generation:
@@ -205,6 +233,11 @@ class _FastGenerationMixin:
                 return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
                                                      has_tool_images)
             self._twin, self._twin_pairs = built
+            if self.shared_prefix and not images:
+                from reasoning import shared_prefix
+                # TRL calls `generate` on whatever model it unwraps; this instance attribute makes
+                # that call prefill each distinct prompt once (the class's generate samples as before).
+                self._twin.generate = functools.partial(shared_prefix.generate, self._twin)
         refresh_generation_twin(self._twin_pairs)
         # TRL's regular path generates with whatever `self.model_wrapped` unwraps to: point it at
         # the twin for this call, so the sampling code itself (padding, EOS masking) stays TRL's.
@@ -215,6 +248,25 @@ class _FastGenerationMixin:
                                                  has_tool_images)
         finally:
             self.model_wrapped = wrapped
+
+    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, batch_size=None,
+                                           compute_entropy=False, compute_aux_loss=False, **multimodal):
+        if not self.shared_prefix or compute_aux_loss or any(v is not None for v in multimodal.values()):
+            return super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy, compute_aux_loss,
+                **multimodal)
+        from reasoning import shared_prefix
+        batch_size = batch_size or input_ids.size(0)  # TRL's chunking, kept for its memory bound
+        logps, entropies = [], []
+        for start in range(0, input_ids.size(0), batch_size):
+            rows = slice(start, start + batch_size)
+            with self.accelerator.autocast():
+                chunk_logps, chunk_entropies = shared_prefix.completion_logps(
+                    model, input_ids[rows], attention_mask[rows], logits_to_keep, temperature=self.temperature,
+                    compute_entropy=compute_entropy)
+            logps.append(chunk_logps)
+            entropies.append(chunk_entropies)
+        return torch.cat(logps), (torch.cat(entropies) if compute_entropy else None), None
 
 
 # ---------------------------------------------------------------- phase profile

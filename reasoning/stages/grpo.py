@@ -158,7 +158,8 @@ def run(config: GRPOStageConfig) -> dict[str, Any]:
     # Built before the model is resolved so a vLLM request on a machine without it fails first.
     trl_config = config.to_trl_config(precision, common.local_checkpoint_dir(config.output), hardware, weights)
     # Speed only, same algorithm (reasoning/grpo_speed.py): no activation recomputation on a CPU,
-    # torch threads sized to the container, sampling through a merged-LoRA twin (FastGRPOTrainer).
+    # torch threads sized to the container, each group's prompt computed once, sampling through a
+    # merged-LoRA twin (FastGRPOTrainer).
     grpo_speed.disable_cpu_gradient_checkpointing(trl_config, on_gpu=hardware.cuda)
     grpo_speed.configure_cpu_threads()
     model_dir = resolve_model(config.model)
