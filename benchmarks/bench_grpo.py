@@ -31,24 +31,35 @@ SHARED = {"group_size": 4, "batch_size": 8, "lora_r": 16, "lora_alpha": 32, "lor
           "learning_rate": 1e-5, "seed": 0}
 
 
-def run_ours(model: str, out: Path, steps: int, length: int, beta: float) -> dict[str, float]:
+def ours_history(model: str, out: Path, steps: int, length: int, beta: float, **overrides) -> list[dict]:
+    """The project's GRPO stage as a user runs it; its logged history (train_log.jsonl)."""
     from reasoning import artifacts
-    from reasoning.grpo_speed import profile_summary
     from reasoning.stages import grpo
     config = grpo.GRPOStageConfig(model=model, dataset=DATASET, output=str(out), iterations=steps,
                                   max_completion_length=length, beta=beta, warmup_ratio=0.0,
-                                  save_steps=10_000, **SHARED)
+                                  save_steps=10_000, **{**SHARED, **overrides})
     grpo.run(config)
-    return profile_summary(artifacts.read_train_log(out), skip_first=1)
+    return artifacts.read_train_log(out)
+
+
+def plain_history(model_dir: str, out: Path, steps: int, length: int, beta: float, **overrides) -> list[dict]:
+    """A plain TRL GRPOTrainer on the same work (profiled alike); its log history."""
+    from reasoning.grpo_speed import attach_phase_profiler
+    trainer = plain_grpo_trainer(model_dir, str(out), steps=steps, max_completion_length=length, beta=beta,
+                                 **{**SHARED, **overrides})
+    attach_phase_profiler(trainer)
+    trainer.train()
+    return trainer.state.log_history
+
+
+def run_ours(model: str, out: Path, steps: int, length: int, beta: float) -> dict[str, float]:
+    from reasoning.grpo_speed import profile_summary
+    return profile_summary(ours_history(model, out, steps, length, beta), skip_first=1)
 
 
 def run_plain(model_dir: str, out: Path, steps: int, length: int, beta: float) -> dict[str, float]:
-    from reasoning.grpo_speed import attach_phase_profiler, profile_summary
-    trainer = plain_grpo_trainer(model_dir, str(out), steps=steps, max_completion_length=length, beta=beta,
-                                 **SHARED)
-    attach_phase_profiler(trainer)
-    trainer.train()
-    return profile_summary(trainer.state.log_history, skip_first=1)
+    from reasoning.grpo_speed import profile_summary
+    return profile_summary(plain_history(model_dir, out, steps, length, beta), skip_first=1)
 
 
 def tokens_per_second(profile: dict[str, float]) -> float:

@@ -4,7 +4,7 @@ Where a plain TRL 1.16 GRPO iteration spends its time (SmolLM2-135M, LoRA r 16, 
 completions of <= 64 tokens, 2 CPU cores; ``python -m benchmarks.bench_grpo`` prints the current
 figures): ~45% sampling, ~30% backward, the rest the reference and loss forwards. So:
 
-1. ``disable_cpu_gradient_checkpointing``: on a CPU, recomputing the forward in the backward
+1. ``cpu_training.disable_cpu_gradient_checkpointing``: on a CPU, recomputing the forward in the backward
    buys memory a CPU run does not need (a few hundred MB of activations at this size); it
    more than doubled the backward.
 2. Shared prompts (reasoning/shared_prefix.py): every prompt appears ``group_size`` times in a
@@ -21,7 +21,7 @@ figures): ~45% sampling, ~30% backward, the rest the reference and loss forwards
    exactly TRL's. The twin runs in eval mode: it samples from the policy itself, without LoRA
    dropout (plain TRL samples in train mode, i.e. with dropout noise on the adapter branch;
    with ``lora_dropout=0`` the two sample the same tokens for the same seed).
-4. ``configure_cpu_threads``: in a container torch sizes its thread pool from the host's
+4. ``cpu_training.configure_cpu_threads``: in a container torch sizes its thread pool from the host's
    cores, not the pod's CPU quota; oversubscribed threads make every op slower.
 
 What stays TRL's: the samples per step, the sampling code, rewards, advantages, loss, KL,
@@ -35,11 +35,9 @@ from __future__ import annotations
 import copy
 import functools
 import logging
-import os
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -49,54 +47,6 @@ from transformers import TrainerCallback
 log = logging.getLogger(__name__)
 
 PHASES = ("generation", "rewards", "scoring_forward", "loss_forward", "backward", "optimizer")
-
-
-# ---------------------------------------------------------------- CPU settings
-
-def cpu_quota() -> int | None:
-    """CPUs this process may use: the cgroup quota (Kubernetes limits) or the affinity mask."""
-    counts = []
-    try:
-        counts.append(len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        pass
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            counts.append(max(1, int(int(quota) / int(period))))
-    except (OSError, ValueError):
-        pass
-    return min(counts) if counts else None
-
-
-def configure_cpu_threads() -> int:
-    """Size torch's intra-op pool to the CPUs actually granted (unless OMP_NUM_THREADS says otherwise)."""
-    if os.environ.get("OMP_NUM_THREADS") or torch.cuda.is_available():
-        return torch.get_num_threads()
-    granted = cpu_quota()
-    if granted and granted < torch.get_num_threads():
-        log.info("torch threads %d -> %d (the CPUs this container may use)", torch.get_num_threads(), granted)
-        torch.set_num_threads(granted)
-    return torch.get_num_threads()
-
-
-def disable_cpu_gradient_checkpointing(trl_config, on_gpu: bool) -> bool:
-    """Turn gradient checkpointing off on a CPU; returns whether it changed anything.
-
-    Checkpointing trades a second forward pass for activation memory. Only a GPU is short
-    of that memory; on a CPU the recomputation just costs a third of the training time."""
-    enabled = getattr(trl_config, "activation_checkpointing", None)
-    if enabled is None:
-        enabled = trl_config.gradient_checkpointing
-    if on_gpu or not enabled:
-        return False
-    # transformers 5 reads `activation_checkpointing`; `gradient_checkpointing` is its deprecated
-    # alias, synchronised only at construction (setting the alias alone changes nothing), and
-    # TRL still reads the alias: set both.
-    trl_config.activation_checkpointing = False
-    trl_config.gradient_checkpointing = False
-    log.info("gradient checkpointing off on the CPU: it only recomputes activations that fit in RAM")
-    return True
 
 
 # ---------------------------------------------------------------- the generation twin

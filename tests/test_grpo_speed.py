@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reasoning import grpo_speed
+from reasoning import cpu_training, grpo_speed
 
 
 def lora_model(model_dir, dropout: float = 0.0):
@@ -128,14 +128,14 @@ def test_cpu_gradient_checkpointing_and_threads(tiny_model_dir, tmp_path):
     from trl import GRPOConfig, GRPOTrainer
     config = GRPOConfig(output_dir=str(tmp_path), bf16=False, use_cpu=True, report_to="none")
     assert config.activation_checkpointing is True  # TRL's default
-    assert grpo_speed.disable_cpu_gradient_checkpointing(config, on_gpu=True) is False
+    assert cpu_training.disable_cpu_gradient_checkpointing(config, on_gpu=True) is False
     assert config.activation_checkpointing is True
-    assert grpo_speed.disable_cpu_gradient_checkpointing(config, on_gpu=False) is True
+    assert cpu_training.disable_cpu_gradient_checkpointing(config, on_gpu=False) is True
     assert config.activation_checkpointing is False and config.gradient_checkpointing is False
     # What counts is the trainer's model: the setting must reach it (the deprecated alias alone does not).
     trainer = GRPOTrainer(model=lora_model(tiny_model_dir), reward_funcs=lambda completions, **_: [0.0] * len(
         completions), args=config, train_dataset=problems())
     assert not trainer.model.get_base_model().is_activation_checkpointing
-    quota = grpo_speed.cpu_quota()
+    quota = cpu_training.cpu_quota()
     assert quota is None or quota >= 1
-    assert grpo_speed.configure_cpu_threads() >= 1
+    assert cpu_training.configure_cpu_threads() >= 1

@@ -147,7 +147,7 @@ def run(config: GRPOStageConfig) -> dict[str, Any]:
     from datasets import Dataset
     from transformers import set_seed
 
-    from reasoning import grpo_speed
+    from reasoning import cpu_training, grpo_speed
     from reasoning.models import resolve_model
 
     rows, lineage = check_inputs(config)
@@ -160,8 +160,8 @@ def run(config: GRPOStageConfig) -> dict[str, Any]:
     # Speed only, same algorithm (reasoning/grpo_speed.py): no activation recomputation on a CPU,
     # torch threads sized to the container, each group's prompt computed once, sampling through a
     # merged-LoRA twin (FastGRPOTrainer).
-    grpo_speed.disable_cpu_gradient_checkpointing(trl_config, on_gpu=hardware.cuda)
-    grpo_speed.configure_cpu_threads()
+    cpu_training.disable_cpu_gradient_checkpointing(trl_config, on_gpu=hardware.cuda)
+    cpu_training.configure_cpu_threads()
     model_dir = resolve_model(config.model)
     checkpoints, resume_from = common.prepare_checkpoints(config)
     log.info("GRPO: %d prompts, model %s, %d steps x %d completions (groups of %d), rewards %s",

@@ -110,6 +110,7 @@ def run(config: SFTStageConfig) -> dict[str, Any]:
     from transformers import AutoConfig, set_seed
     from trl import SFTTrainer
 
+    from reasoning import cpu_training
     from reasoning.models import resolve_model
 
     rows, lineage = check_inputs(config)
@@ -130,8 +131,12 @@ def run(config: SFTStageConfig) -> dict[str, Any]:
     tokenizer = common.load_tokenizer_for_training(model_dir)
     model = common.load_causal_lm(model_dir, precision, attention, config=model_config)
     train_dataset = Dataset.from_list(sft_records(rows))
+    trl_config = config.to_trl_config(precision, checkpoints)
+    if not config.extend_context:  # long-context SFT keeps checkpointing: its activations grow with length
+        cpu_training.disable_cpu_gradient_checkpointing(trl_config, on_gpu=hardware.cuda)
+    cpu_training.configure_cpu_threads()
     with common.sigterm_guard() as stop_flag:
-        trainer = SFTTrainer(model=model, args=config.to_trl_config(precision, checkpoints),
+        trainer = SFTTrainer(model=model, args=trl_config,
                              train_dataset=train_dataset, processing_class=tokenizer,
                              peft_config=common.lora_config(config),
                              callbacks=common.stage_callbacks(checkpoints / "live_log.jsonl", checkpoints,
