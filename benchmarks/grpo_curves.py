@@ -61,8 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             for seed in args.seeds:
                 overrides = {"lora_dropout": dropout, "seed": seed, "learning_rate": args.learning_rate}
                 out = Path(tmp) / f"d{dropout}-s{seed}"
+                # The stage's own default schedule is cosine; TRL's is linear: same schedule on both sides.
                 runs[f"ours/s{seed}"] = curve(ours_history(args.model, out / "ours", args.steps, 64, 0.04,
-                                                           **overrides))
+                                                           lr_scheduler="linear", **overrides))
                 runs[f"plain/s{seed}"] = curve(plain_history(model_dir, out / "plain", args.steps, 64, 0.04,
                                                              **overrides))
             print_curves(f"LoRA dropout {dropout}", runs)

@@ -43,6 +43,8 @@ def applies(model: nn.Module) -> bool:
         checkpointing = getattr(causal_lm, "is_gradient_checkpointing", False)
     if config is None or checkpointing:
         return False  # checkpointed forwards run without a cache
+    if getattr(config, "_attn_implementation", "sdpa") not in ("sdpa", "eager"):
+        return False  # other kernels (flash-attention's unpadding) are not checked against TRL's numbers here
     text_config = config.get_text_config()
     if any(getattr(text_config, name, None) is not None for name in _LOGIT_TRANSFORMS):
         return False

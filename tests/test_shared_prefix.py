@@ -103,3 +103,14 @@ def test_generate_samples_what_generate_samples(tiny_model_dir, tokenizer):
     got = sample(lambda **kw: shared_prefix.generate(model, **kw))
     assert torch.equal(got, expected)
     assert expected.size(1) > keep  # something was sampled
+
+
+def test_applies_only_where_it_reproduces_trl(tiny_model_dir):
+    from transformers import AutoModelForCausalLM
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    assert shared_prefix.applies(model)
+    model.config.final_logit_softcapping = 30.0  # a head transform the shared path does not apply
+    assert not shared_prefix.applies(model)
+    model.config.final_logit_softcapping = None
+    model.gradient_checkpointing_enable()  # checkpointed layers run without a cache
+    assert not shared_prefix.applies(model)
