@@ -67,14 +67,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 runs[f"plain/s{seed}"] = curve(plain_history(model_dir, out / "plain", args.steps, 64, 0.04,
                                                              **overrides))
             print_curves(f"LoRA dropout {dropout}", runs)
-            for key in ("reward", "completions/mean_length"):
+            for key in KEYS:
                 same_seed = [mean_gap(runs[f"ours/s{s}"], runs[f"plain/s{s}"], key) for s in args.seeds]
                 line = (f"  dropout {dropout} {key}: mean |ours - plain| per step at the same seed "
-                        f"{statistics.mean(same_seed):.4g}")
+                        f"{statistics.mean(same_seed):.3g}")
                 if len(args.seeds) > 1:
                     first, second = args.seeds[:2]
                     line += (f"; noise, mean |plain seed {first} - plain seed {second}| "
-                             f"{mean_gap(runs[f'plain/s{first}'], runs[f'plain/s{second}'], key):.4g}")
+                             f"{mean_gap(runs[f'plain/s{first}'], runs[f'plain/s{second}'], key):.3g}")
                 print(line, flush=True)
     return 0
 
