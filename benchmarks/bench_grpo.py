@@ -3,8 +3,10 @@
     python -m benchmarks.bench_grpo [--repeats 2 --steps 4 --max-completion-length 64]
 
 Both sides: builtin:smollm2-135m-instruct (fp32), synthetic arithmetic prompts, the project's
-reward functions and weights, 2 prompts x 4 completions (group 4, batch 8) of <= 64 tokens
-a step, LoRA r 16 / alpha 32 / dropout 0.05 on all linear layers, lr 1e-5, beta 0.04 (the
+reward functions and weights, 2 prompts x 4 completions (group 4, batch 8) of 64 tokens a
+step (EOS suppressed until then on both sides, so both do the same work whatever they sample:
+the two sides draw different random samples, and with natural lengths a run's token count
+depends on its luck; ``--natural-lengths`` measures that way anyway), LoRA r 16 / alpha 32 / dropout 0.05 on all linear layers, lr 1e-5, beta 0.04 (the
 stage's default; TRL's own default is 0), seed 0. Ours is ``reasoning.stages.grpo.run`` as a
 user runs it (artifact written at the end, outside the timed steps); plain is
 ``benchmarks.plain_trl_grpo`` (TRL's defaults otherwise, gradient checkpointing included).
@@ -52,14 +54,17 @@ def plain_history(model_dir: str, out: Path, steps: int, length: int, beta: floa
     return trainer.state.log_history
 
 
-def run_ours(model: str, out: Path, steps: int, length: int, beta: float) -> dict[str, float]:
+def run_ours(model: str, out: Path, steps: int, length: int, beta: float, full_length: bool) -> dict[str, float]:
     from reasoning.grpo_speed import profile_summary
-    return profile_summary(ours_history(model, out, steps, length, beta), skip_first=1)
+    forced = {"min_completion_length": length} if full_length else {}
+    return profile_summary(ours_history(model, out, steps, length, beta, **forced), skip_first=1)
 
 
-def run_plain(model_dir: str, out: Path, steps: int, length: int, beta: float) -> dict[str, float]:
+def run_plain(model_dir: str, out: Path, steps: int, length: int, beta: float, full_length: bool
+              ) -> dict[str, float]:
     from reasoning.grpo_speed import profile_summary
-    return profile_summary(plain_history(model_dir, out, steps, length, beta), skip_first=1)
+    forced = {"config_overrides": {"generation_kwargs": {"min_new_tokens": length}}} if full_length else {}
+    return profile_summary(plain_history(model_dir, out, steps, length, beta, **forced), skip_first=1)
 
 
 def tokens_per_second(profile: dict[str, float]) -> float:
@@ -74,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=4, help="iterations per run; the first is a warm-up")
     parser.add_argument("--max-completion-length", type=int, default=64)
     parser.add_argument("--beta", type=float, default=0.04, help="KL coefficient, both sides")
+    parser.add_argument("--natural-lengths", action="store_true",
+                        help="let completions end at EOS (then each side's sampled lengths differ run to run)")
     args = parser.parse_args(argv)
     if args.steps < 2:
         parser.error("--steps must be >= 2 (one warm-up step plus measured ones)")
@@ -87,14 +94,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         def ours():
             return run_ours(args.model, Path(tmp) / f"ours{next(counter)}", args.steps, args.max_completion_length,
-                            args.beta)
+                            args.beta, not args.natural_lengths)
 
         def plain():
             return run_plain(model_dir, Path(tmp) / f"plain{next(counter)}", args.steps,
-                             args.max_completion_length, args.beta)
+                             args.max_completion_length, args.beta, not args.natural_lengths)
 
+        lengths = "<=" if args.natural_lengths else "exactly"
         print(f"GRPO benchmark: {args.repeats} x (ours, plain), {args.steps} steps each (1 warm-up), "
-              f"8 completions of <= {args.max_completion_length} tokens a step", flush=True)
+              f"8 completions of {lengths} {args.max_completion_length} tokens a step", flush=True)
         runs = alternate({"ours": ours, "plain": plain}, args.repeats)
     for side in ("ours", "plain"):
         for index, profile in enumerate(runs[side], 1):

@@ -48,6 +48,8 @@ class GRPOStageConfig(common.TrainingStageConfig):
     group_size: int = option(4, "completions sampled per prompt (GRPO's group; TRL num_generations)")
     batch_size: int = option(8, "completions per device and step; a multiple of --group-size")
     max_completion_length: int = option(256, "new tokens per completion (longer ones are cut and count as clipped)")
+    min_completion_length: int = option(0, "sample at least N tokens per completion (EOS suppressed until then; "
+                                        "benchmarks use it to give every run the same work)")
     temperature: float = option(1.0, "sampling temperature for the group's completions")
     top_p: float = option(1.0, "nucleus sampling threshold")
     beta: float = option(0.04, "KL penalty against the starting model (DeepSeekMath GRPO used 0.04, "
@@ -76,6 +78,8 @@ class GRPOStageConfig(common.TrainingStageConfig):
                 "(every prompt's group must fit in one batch)", "--batch-size")
         require(self.max_completion_length >= 1, f"must be >= 1, got {self.max_completion_length}",
                 "--max-completion-length")
+        require(0 <= self.min_completion_length <= self.max_completion_length,
+                f"must be in [0, --max-completion-length], got {self.min_completion_length}", "--min-completion-length")
         require(self.temperature > 0, f"must be > 0, got {self.temperature}", "--temperature")
         require(0 < self.top_p <= 1, f"must be in (0, 1], got {self.top_p}", "--top-p")
         require(self.beta >= 0, f"must be >= 0, got {self.beta}", "--beta")
@@ -112,7 +116,9 @@ class GRPOStageConfig(common.TrainingStageConfig):
                           max_completion_length=self.max_completion_length, temperature=self.temperature,
                           top_p=self.top_p, beta=self.beta, epsilon=self.epsilon, loss_type=self.loss_type,
                           scale_rewards=self.scale_rewards, reward_weights=reward_weights,
-                          log_completions=self.use_log_completions, **vllm_args)
+                          log_completions=self.use_log_completions, **vllm_args,
+                          **({"generation_kwargs": {"min_new_tokens": self.min_completion_length}}
+                             if self.min_completion_length else {}))
 
 
 def check_row(row: Row, file: str | None, line: int | None) -> None:
