@@ -44,6 +44,17 @@ def test_two_iterations_log_rewards_and_change_the_weights(tiny_model_dir, tmp_p
     assert result["metrics"]["global_step"] == 2
 
 
+def test_min_completion_length_reaches_the_sampler(tmp_path):
+    from reasoning.stages.common import Hardware
+    cpu = Hardware(cuda=False, bf16=False, flash_attention=False, vllm=False, gpus=0)
+
+    def trl_config(**fields):
+        return GRPOStageConfig(**fields).to_trl_config("fp32", tmp_path, cpu, [1.0] * 5)
+
+    assert trl_config(min_completion_length=16, max_completion_length=32).generation_kwargs == {"min_new_tokens": 16}
+    assert not trl_config().generation_kwargs  # by default completions end at EOS
+
+
 def test_rows_keep_the_columns_the_rewards_read():
     from reasoning.schema import validate_row
     row = validate_row({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
@@ -61,6 +72,7 @@ def test_rows_keep_the_columns_the_rewards_read():
     (["--correctness-weight", "-1"], "--correctness-weight"),
     (["--model", "/nonexistent/sft"], "model path does not exist"),
     (["--vllm", "colocate"], "vLLM needs a GPU"),
+    (["--min-completion-length", "300", "--max-completion-length", "256"], "--min-completion-length"),
 ])
 def test_bad_flags_are_refused(tiny_model_dir, tmp_path, capsys, argv, message):
     data = write_problems(tmp_path / "p.jsonl", n=2)
