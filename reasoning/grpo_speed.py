@@ -21,6 +21,8 @@ figures): ~45% sampling, ~30% backward, the rest the reference and loss forwards
    exactly TRL's. The twin runs in eval mode: it samples from the policy itself, without LoRA
    dropout (plain TRL samples in train mode, i.e. with dropout noise on the adapter branch;
    with ``lora_dropout=0`` the two sample the same tokens for the same seed).
+   On a CPU the twin's linear layers run through oneDNN where that measured faster than
+   torch's MKL path (reasoning/cpu_kernels.py: 2-5x for 8-row matmuls on an AMD EPYC).
 4. ``cpu_training.configure_cpu_threads``: in a container torch sizes its thread pool from the host's
    cores, not the pod's CPU quota; oversubscribed threads make every op slower.
 
