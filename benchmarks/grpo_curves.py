@@ -6,8 +6,9 @@ For each LoRA dropout and seed: this project's GRPO stage and a plain TRL GRPOTr
 benchmark's work (benchmarks.bench_grpo: SmolLM2-135M, 2 prompts x 4 completions of <= 64
 tokens, LoRA r 16), ``--steps`` iterations each, printing reward, completion length, KL and
 loss per step. What to expect:
-- dropout 0: the twin samples exactly TRL's tokens for the same seed, so the curves coincide
-  until float rounding (a different but equal-valued summation order) flips one sampled token;
+- dropout 0: the twin samples TRL's tokens for the same seed, so the curves coincide until
+  float rounding (the twin's oneDNN matmuls sum in another order, ~1e-6) flips one sampled
+  token; from then on the two are different draws, compared like the dropout case;
 - dropout 0.05: TRL samples through the adapter's dropout (its random draws shift the sampling
   stream), the twin does not, so each step is a different random draw; the gap between ours and
   plain at one seed is then compared with the gap between two seeds of plain TRL (the noise).
