@@ -12,11 +12,16 @@ export TOKENIZERS_PARALLELISM ?= false
 
 STORAGE ?=
 RECIPE ?= recipes/pipeline_default_cpu.yaml
+# RUNNER=docker runs every task in the local CPU image (built first by images-local).
+RUNNER ?= subprocess
+LOCAL_REGISTRY ?= localhost
+LOCAL_TAG ?= dev
+LOCAL_IMAGE := $(LOCAL_REGISTRY)/reasoning-cpu:$(LOCAL_TAG)
 PYTEST_ARGS ?=
 REGISTRY ?= ghcr.io/example
 TAG ?= 0.1.0
 
-.PHONY: install run test test-all lint compile bench images tools clean
+.PHONY: install run test test-all test-containers lint compile bench images images-local engine tools clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11" >&2; exit 1; }
@@ -41,14 +46,21 @@ $(TOOLS)/bin/checkov:
 
 tools: $(TOOLS)/bin/checkov
 
-run: install
-	$(PY) -m pipelines.cli run --recipe $(RECIPE) $(if $(STORAGE),--storage $(STORAGE))
+run: install $(if $(filter docker,$(RUNNER)),images-local)
+	$(PY) -m pipelines.cli run --recipe $(RECIPE) $(if $(STORAGE),--storage $(STORAGE)) \
+		--runner $(RUNNER) $(if $(filter docker,$(RUNNER)),--image $(LOCAL_IMAGE))
 
 test: install tools
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow and not containers" $(PYTEST_ARGS)
+
+# The pipeline inside its own image: builds the CPU image (cached layers), starts the engine if
+# none runs, runs tests/test_containers.py, and stops the engine again if it started it.
+test-containers: install images-local
+	status=0; LOCAL_IMAGE=$(LOCAL_IMAGE) $(PY) -m pytest -m containers tests/test_containers.py $(PYTEST_ARGS) \
+		|| status=$$?; ./images/engine.sh stop; exit $$status
 
 test-all: install tools
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not containers" $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check reasoning components pipelines tests benchmarks
@@ -61,6 +73,17 @@ bench: install
 
 images:
 	./images/build.sh "$(REGISTRY)" "$(TAG)"
+
+# Starts a Docker engine when none answers (as root: Debian's docker.io, installed if missing).
+engine:
+	./images/engine.sh start
+
+# The CPU image for local runs, no push: localhost/reasoning-cpu:dev. Where the official base
+# image cannot be pulled it builds a stand-in from Debian packages (needs root and debootstrap).
+images-local: engine
+	@command -v debootstrap >/dev/null || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null \
+		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+	PUSH=0 FLAVOURS=cpu ./images/build.sh "$(LOCAL_REGISTRY)" "$(LOCAL_TAG)"
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .cache .pytest_cache

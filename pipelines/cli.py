@@ -2,7 +2,7 @@
 
     python -m pipelines.cli compile [--image-registry R] [--image-tag T] [--output pipelines/reasoning_pipeline.yaml]
     python -m pipelines.cli run --recipe recipes/pipeline_default_cpu.yaml [--storage s3://bucket/prefix]
-                                [--output-dir runs/] [key=value ...]
+                                [--output-dir runs/] [--runner subprocess|docker] [--image IMAGE] [key=value ...]
     python -m pipelines.cli submit --host URL [--recipe R] [--experiment NAME] [--run-name NAME]
                                    [--package pipelines/reasoning_pipeline.yaml] [key=value ...]
 
@@ -57,12 +57,22 @@ def compile_command(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ local run
 
+RUNNERS = ("subprocess", "docker")
+
+
 def run_locally(parameters: dict[str, Any], output_dir: str | os.PathLike, *, storage: str | None = None,
-                run_name: str | None = None) -> dict[str, Any]:
-    """Run the whole pipeline with kfp.local; returns where the outputs and the report are."""
+                run_name: str | None = None, runner: str = "subprocess", image: str | None = None) -> dict[str, Any]:
+    """Run the whole pipeline with kfp.local; returns where the outputs and the report are.
+
+    ``runner="subprocess"`` runs every task in this Python environment; ``"docker"`` runs every
+    task in ``image`` (default ``pipelines.local_docker.DEFAULT_IMAGE``) through the engine.
+    """
     from kfp import local
 
     from pipelines.reasoning_pipeline import build_pipeline
+
+    if runner not in RUNNERS:
+        raise InputError(f"unknown runner {runner!r}; known: {', '.join(RUNNERS)}", field="--runner")
 
     run_id = run_name or time.strftime("run-%Y%m%d-%H%M%S")
     parameters = dict(parameters)
@@ -72,15 +82,24 @@ def run_locally(parameters: dict[str, Any], output_dir: str | os.PathLike, *, st
     run_dir = Path(output_dir).resolve() / run_id
     artifacts_root = run_dir / "artifacts"
     artifacts_root.mkdir(parents=True, exist_ok=True)
+    if runner == "docker":
+        from pipelines import local_docker
+        image = image or local_docker.DEFAULT_IMAGE
+        task_runner = local_docker.docker_runner(image)  # engine and image checked before any task
+        local_docker.open_for_image_user(artifacts_root)
+        pipeline = build_pipeline(image, image, local=True)
+    else:
+        task_runner = local.SubprocessRunner(use_venv=False)
+        pipeline = build_pipeline(local=True)
     write_json_atomic(run_dir / "parameters.json", parameters)
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(artifacts_root),
-               raise_on_error=True)
+    local.init(runner=task_runner, pipeline_root=str(artifacts_root), raise_on_error=True)
     started = time.perf_counter()
-    build_pipeline(local=True)(**parameters)
+    pipeline(**parameters)
     wall = time.perf_counter() - started
     outputs = collect_outputs(artifacts_root)
     copied = publish_report(outputs, run_dir, Path(output_dir).resolve() / "latest")
-    summary = {"run_id": run_id, "wall_seconds": round(wall, 2), "run_dir": str(run_dir),
+    summary = {"run_id": run_id, "runner": runner, **({"image": image} if runner == "docker" else {}),
+               "wall_seconds": round(wall, 2), "run_dir": str(run_dir),
                "artifacts": str(artifacts_root), "report": copied, "tasks": sorted(outputs)}
     if storage:
         from reasoning import storage as object_store
@@ -137,7 +156,8 @@ def publish_report(outputs: dict[str, dict[str, str]], run_dir: Path, latest: Pa
 
 def run_command(args: argparse.Namespace) -> int:
     parameters = gather_parameters(args.recipe, args.parameters)
-    summary = run_locally(parameters, args.output_dir, storage=args.storage, run_name=args.run_name)
+    summary = run_locally(parameters, args.output_dir, storage=args.storage, run_name=args.run_name,
+                          runner=args.runner, image=args.image)
     print(json.dumps(summary, indent=2))
     print(f"\nreport: {summary['report']['report.html']}\n(also under {Path(args.output_dir) / 'latest'})")
     return 0
@@ -193,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--storage", help="s3://bucket/prefix: export the model and copy the report there")
     run_parser.add_argument("--output-dir", default="runs", help="local runs directory (report in <dir>/latest/)")
     run_parser.add_argument("--run-name", help="name of this run's directory (default: run-<timestamp>)")
+    run_parser.add_argument("--runner", choices=RUNNERS, default=os.environ.get("RUNNER") or "subprocess",
+                            help="subprocess: every task in this environment; docker: every task in the "
+                                 "image (default from $RUNNER, else subprocess)")
+    run_parser.add_argument("--image", help="image for --runner docker (default: localhost/reasoning-cpu:dev, "
+                                            "built by `make images-local`)")
     run_parser.add_argument("parameters", nargs="*", metavar="key=value", help="pipeline parameter overrides")
     run_parser.set_defaults(handler=run_command)
 

@@ -42,3 +42,34 @@ def test_unknown_spec_lists_the_known_names():
         resolve_dataset("no-such-dataset")
     assert "synthetic-test" in str(info.value) and "gsm8k" in str(info.value)
     assert info.value.field == "dataset"
+
+
+@pytest.mark.parametrize("name, original", [("gsm8k-test", "gsm8k/test.jsonl"), ("math500", "math500/test.jsonl"),
+                                            ("folio-validation", "folio/validation.jsonl")])
+def test_shipped_evaluation_sets_are_the_original_rows_and_need_no_data_folder(name, original, shared_data,
+                                                                               monkeypatch, tmp_path):
+    import gzip
+
+    from reasoning.cot.datasets import SHIPPED, SHIPPED_DIR
+    shipped = SHIPPED_DIR / SHIPPED[name]
+    assert gzip.decompress(shipped.read_bytes()) == (shared_data / original).read_bytes()
+    assert (shipped.parent / "LICENSE").stat().st_size > 500, "a shipped set carries its license"
+    # No data folder at all (as in the image or on a cluster): the shipped copy answers.
+    monkeypatch.setenv("REASONING_DATA_DIR", str(tmp_path / "nothing-here"))
+    from_package = resolve_dataset(name)
+    monkeypatch.setenv("REASONING_DATA_DIR", str(shared_data))
+    assert [r.to_dict() for r in from_package] == [r.to_dict() for r in resolve_dataset(name)]
+
+
+def test_a_copy_under_the_data_dir_wins_over_the_shipped_set(tmp_path, monkeypatch, shared_data):
+    (tmp_path / "gsm8k").mkdir()
+    lines = (shared_data / "gsm8k/test.jsonl").read_text().splitlines()[:3]
+    (tmp_path / "gsm8k/test.jsonl").write_text("\n".join(lines) + "\n")
+    monkeypatch.setenv("REASONING_DATA_DIR", str(tmp_path))
+    assert len(resolve_dataset("gsm8k-test")) == 3
+
+
+def test_training_sets_are_not_shipped_and_say_where_they_are_expected(tmp_path, monkeypatch):
+    monkeypatch.setenv("REASONING_DATA_DIR", str(tmp_path))
+    with pytest.raises(InputError, match=r"'gsm8k' is expected at .*gsm8k/train.jsonl.*REASONING_DATA_DIR"):
+        resolve_dataset("gsm8k")

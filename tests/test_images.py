@@ -50,7 +50,7 @@ def pip_installs(dockerfile: Path) -> list[str]:
                     if skip_next:
                         skip_next = False
                         continue
-                    if word in ("-r", "-c", "--index-url", "--extra-index-url"):
+                    if word in ("-r", "-c", "--index-url", "--extra-index-url", "--find-links", "--wheel-dir"):
                         skip_next = True
                         continue
                     if not word.startswith("-"):
@@ -75,9 +75,10 @@ def test_hadolint_passes(dockerfile):
 def test_every_pip_installed_version_equals_the_repository_pin(dockerfile):
     pins = repository_pins()
     installed = pip_installs(dockerfile)
-    assert "." in installed, "the image installs the project itself"
+    project = [p for p in installed if p == "." or re.fullmatch(r"/tmp/dist/reasoning-\*\.whl", p)]
+    assert project, "the image installs the project itself"
     for package in installed:
-        if package == ".":
+        if package in project:
             continue
         match = re.fullmatch(r"([\w.-]+)==([\w.+-]+)", package)
         assert match, f"{dockerfile}: unpinned pip install {package!r}"
@@ -110,20 +111,28 @@ def test_requirements_script_lists_the_pinned_dependencies_and_extras():
 
 
 def test_build_context_allowlist_covers_every_copied_path():
+    ignore = (ROOT / ".dockerignore").read_text().splitlines()
+    assert ignore[ignore.index("*") if "*" in ignore else 0] == "*", "an allowlist: everything else stays out"
     for dockerfile in DOCKERFILES:
-        ignore = (dockerfile.parent / "Dockerfile.dockerignore").read_text()
         for source in re.findall(r"^COPY (.+) \S+$", dockerfile.read_text(), re.M):
+            if "--from=" in source:
+                continue  # from another build stage, not the context
             for path in source.split():
-                assert f"!{path}" in ignore, f"{path} is copied but excluded from the build context"
+                if path.startswith("--"):
+                    continue
+                allowed = f"!{path.rstrip('*')}/" if path.endswith("*") else f"!{path}"
+                assert allowed in ignore, f"{path} is copied but excluded from the build context"
 
 
 def test_build_script_fails_clearly_without_a_builder(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    if any(shutil.which(tool, path=env["PATH"]) for tool in ("docker", "podman", "buildah")):
-        pytest.skip("an image builder is installed in /usr/bin")
-    usage = subprocess.run([str(ROOT / "images" / "build.sh")], env=env, capture_output=True, text=True)
+    # A PATH with only what the script needs besides a builder, whatever this machine has installed.
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "dirname").symlink_to(shutil.which("dirname"))
+    env = {"PATH": str(tmp_path / "bin"), "HOME": str(tmp_path)}
+    bash = shutil.which("bash")
+    usage = subprocess.run([bash, str(ROOT / "images" / "build.sh")], env=env, capture_output=True, text=True)
     assert usage.returncode == 2 and "usage" in usage.stderr
-    result = subprocess.run([str(ROOT / "images" / "build.sh"), "registry.example", "1.0"], env=env,
+    result = subprocess.run([bash, str(ROOT / "images" / "build.sh"), "registry.example", "1.0"], env=env,
                             capture_output=True, text=True)
     assert result.returncode == 1 and "no image builder found" in result.stderr
     assert os.access(ROOT / "images" / "build.sh", os.X_OK)

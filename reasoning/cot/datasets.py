@@ -5,7 +5,9 @@
     rows = resolve_dataset("synthetic:math?n=200&seed=0&split=test&family=arithmetic&difficulty=1")
     rows = resolve_dataset("s3://bucket/data/cot.jsonl")
 
-Known names (files from ``$REASONING_DATA_DIR``, default ``<repo>/../shared/data``):
+Known names (files from ``$REASONING_DATA_DIR``, default ``<repo>/../shared/data``; the small
+evaluation sets ``gsm8k-test``, ``math500`` and ``folio-validation`` ship inside the package,
+``reasoning/evalsets/``, so the pipeline's defaults work in the images and on a cluster):
 
 | name | rows |
 |---|---|
@@ -48,6 +50,11 @@ DATA_FILES = {
     "folio-validation": ("folio/validation.jsonl", ReasoningType.LOGIC),
 }
 KNOWN_NAMES = ("synthetic-test", "synthetic-train", "humaneval", *DATA_FILES)
+# Evaluation sets shipped with the package (gzip of the original rows, licenses beside them):
+# the default evaluation must not depend on a folder beside the repository.
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "evalsets"
+SHIPPED = {"gsm8k-test": "gsm8k/test.jsonl.gz", "math500": "math500/test.jsonl.gz",
+           "folio-validation": "folio/validation.jsonl.gz"}
 
 
 def data_dir() -> Path:
@@ -56,6 +63,18 @@ def data_dir() -> Path:
     if configured:
         return Path(configured).expanduser()
     return Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def named_dataset_path(name: str) -> Path:
+    """The file behind a known name: a copy under ``REASONING_DATA_DIR`` wins, then the shipped one."""
+    relative, _ = DATA_FILES[name]
+    path = data_dir() / relative
+    if name in SHIPPED and not (os.environ.get("REASONING_DATA_DIR") and path.exists()):
+        return SHIPPED_DIR / SHIPPED[name]
+    if not path.exists():
+        raise InputError(f"the data set '{name}' is expected at {path} (set REASONING_DATA_DIR, or give a path "
+                         "or an s3:// URI instead of the name)", field="dataset")
+    return path
 
 
 def humaneval_path() -> Path:
@@ -134,11 +153,7 @@ def resolve_dataset(spec: str | os.PathLike, limit: int | None = None,
         rows, _ = convert_file(humaneval_path(), ReasoningType.CODE, limit=limit, layout="humaneval")
         return rows
     if text in DATA_FILES:
-        relative, rtype = DATA_FILES[text]
-        path = data_dir() / relative
-        if not path.exists():
-            raise InputError(f"the data set '{text}' is expected at {path} (set REASONING_DATA_DIR)", field="dataset")
-        rows, _ = convert_file(path, rtype, limit=limit)
+        rows, _ = convert_file(named_dataset_path(text), DATA_FILES[text][1], limit=limit)
         return rows
     if storage.is_remote(text) or Path(text).expanduser().exists():
         rows, _ = convert_file(storage.fetch(text), reasoning_type, limit=limit, display_name=text)
