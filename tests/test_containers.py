@@ -105,7 +105,7 @@ def test_whole_pipeline_in_the_image_with_the_default_eval_sets_and_an_object_st
     assert "gsm8k-test" in report and "synthetic-test" in report
 
     keys = [o.object_name for o in s3_server.client().list_objects(bucket, recursive=True)]
-    exported = f"runs/models/in-image/model.safetensors"
+    exported = "runs/models/in-image/model.safetensors"
     assert exported in keys, keys
     for stage in ("sft", "grpo"):
         assert any(k.startswith(f"checkpoints/{stage}/") for k in keys), f"no {stage} checkpoint in {keys}"

@@ -12,8 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "images"))
 import requirements as image_requirements  # noqa: E402  (images/requirements.py)
 
