@@ -348,6 +348,7 @@ def run(config: EvalStageConfig) -> dict[str, Any]:
                             "reasoning_types": dict(Counter(r.reasoning_type for r in rows))}
                      for name, (spec, rows) in datasets.items()},
         "generation_seconds": timing,
+        **({"code_sandbox": code_sandbox} if (code_sandbox := sandbox_isolation(datasets)) else {}),
         "results": compute_metrics(samples, list(models), list(datasets), answers_equivalent),
     }
     accuracy = {model: {d: entry["datasets"][d]["overall"].get("accuracy") for d in datasets}
@@ -369,6 +370,15 @@ def run(config: EvalStageConfig) -> dict[str, Any]:
         save_config(config, tmp / artifacts.CONFIG_FILE, command=_command_line())
     log.info("evaluation written to %s\n%s", config.output, summary)
     return {"output": str(config.output), "metrics": flat_metrics(metrics["results"]), "summary": summary}
+
+
+def sandbox_isolation(datasets: dict[str, tuple[str, list]]) -> str | None:
+    """What isolated the code completions (None without code rows): the report must say when
+    code ran without namespaces (see ``reasoning.sandbox.isolation``)."""
+    if not any(row.reasoning_type == "code" for _spec, rows in datasets.values() for row in rows):
+        return None
+    from reasoning.sandbox import isolation
+    return isolation()
 
 
 def _command_line() -> str:
