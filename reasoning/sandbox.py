@@ -287,7 +287,7 @@ def isolation() -> str:
         return f"namespaces (pid, mount, network), read-only filesystem, {who}"
     if unisolated_allowed():
         return f"NONE: no namespaces, in-interpreter guards only ({ALLOW_UNISOLATED_ENV}=1)"
-    return "unavailable: code is not run (no namespaces; set {}=1 to run it anyway)".format(ALLOW_UNISOLATED_ENV)
+    return f"unavailable: code is not run (no namespaces; set {ALLOW_UNISOLATED_ENV}=1 to run it anyway)"
 
 
 _uids_in_use: set[int] = set()
