@@ -146,7 +146,9 @@ def reward_functions(config: GRPOStageConfig):
 
 def check_inputs(config: GRPOStageConfig):
     common.check_model(config.model)
-    return common.load_stage_rows(config.dataset, limit=config.limit, check=check_row)
+    rows, lineage = common.load_stage_rows(config.dataset, limit=config.limit, check=check_row)
+    common.check_outputs(config)
+    return rows, lineage
 
 
 def run(config: GRPOStageConfig) -> dict[str, Any]:
