@@ -27,12 +27,9 @@ def redact_credentials(text: str) -> str:
 
 
 def has_uri_credentials(value: str) -> bool:
-    """Whether a URI carries ``user[:password]@`` before its host or bucket."""
-    scheme, sep, rest = str(value).partition("://")
-    if not sep or "@" not in rest:
-        return False
-    before = rest.split("@", 1)[0]
-    return "/" not in before or ":" in before
+    """Whether ``value`` holds a URI with ``user[:password]@`` before its host or bucket
+    (also inside ``name=uri`` lists such as eval's ``--model base=s3://...``)."""
+    return _URI_CREDENTIALS_RE.search(str(value)) is not None
 
 
 class InputError(ValueError):

@@ -233,3 +233,23 @@ def test_the_eval_report_states_the_sandbox_isolation():
     text = render_markdown(build_blocks({"code_sandbox": isolation, "results": {}}, [], accuracy_png=None,
                                         curves_png=None, curve_sources={}))
     assert isolation in text
+
+
+def test_grpo_refuses_code_rows_before_training_when_the_sandbox_cannot_isolate(monkeypatch, tmp_path,
+                                                                               tiny_model_dir):
+    import json
+
+    from reasoning import sandbox
+    from reasoning.fileio import InputError
+    from reasoning.stages import grpo
+    data = tmp_path / "code.jsonl"
+    data.write_text(json.dumps({"reasoning_type": "code", "tests": TESTS, "entry_point": "f",
+                                "messages": [{"role": "user", "content": "write f"}]}) + "\n")
+    config = grpo.GRPOStageConfig(model=str(tiny_model_dir), dataset=str(data), output=str(tmp_path / "o"))
+    assert grpo.check_inputs(config)[1]["code_sandbox"].startswith("namespaces")
+    monkeypatch.setenv(sandbox.FORCE_ISOLATION_ENV, "none")
+    monkeypatch.delenv(sandbox.ALLOW_UNISOLATED_ENV, raising=False)
+    with pytest.raises(InputError, match="sandbox"):
+        grpo.check_inputs(config)
+    monkeypatch.setenv(sandbox.ALLOW_UNISOLATED_ENV, "1")
+    assert grpo.check_inputs(config)[1]["code_sandbox"].startswith("NONE")
