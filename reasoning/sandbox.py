@@ -467,7 +467,8 @@ def _run_isolated(program: str, prefix: tuple[str, ...], uid: int, gid: int, *, 
             return SandboxResult(False, "error", f"processes {survivors} of the sandbox survived the kill")
         if timed_out or returncode in (-signal.SIGXCPU, -signal.SIGKILL) and elapsed >= cpu - 0.5:
             return SandboxResult(False, "timeout", f"exceeded {timeout:.1f}s" + (f"\n{detail}" if detail else ""))
-        if returncode == SETUP_FAILED_EXIT and "sandbox setup failed" in detail:
+        if returncode == SETUP_FAILED_EXIT and "sandbox setup failed" in detail \
+                or returncode in (126, 127) and "unshare:" in detail:  # the interpreter could not be started
             return SandboxResult(False, "error", detail)
         if marker.text() == f"passed {nonce}\n":
             return SandboxResult(True, "passed", detail)
