@@ -26,6 +26,18 @@ Rules, in order:
   Logic: True / False / Uncertain with synonyms (yes/correct/entailed/valid -> True,
   no/incorrect/contradiction/refuted -> False, unknown/undetermined/cannot be
   determined/neither -> Uncertain), case and punctuation insensitive.
+
+Hostile input (every call well under a second, whatever the text): the answer part is cut
+to its last ``MAX_ANSWER_PART_CHARS`` characters before any regex (the final answer is at
+the end), boxes are matched in one linear pass, and the patterns use possessive
+quantifiers so none backtracks over long runs of spaces or digits. Decisions:
+
+* ``</think>42<think>`` has no answer: a ``<think>`` after the last ``</think>`` means the
+  tags are out of order (the format reward gives 0 for it too), so nothing is extracted.
+* Digits of any script count as the same digits: full-width ``４２`` and Arabic-Indic
+  ``٤٢`` are read as ``42`` (``to_ascii_digits``), in the answer and in the reference alike.
+  The value is the same number; refusing it would mark a correct answer wrong, and the
+  language reward is what judges the script.
 """
 from __future__ import annotations
 
@@ -37,21 +49,45 @@ import select
 import subprocess
 import sys
 import threading
+import time
+import unicodedata
 from fractions import Fraction
 
 from reasoning.schema import THINK_CLOSE, THINK_OPEN
 
 MAX_ANSWER_CHARS = 400  # references and final answers longer than this are not math answers
-_NUMBER = r"[-+−]?\$?\s?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[-+−]?\.\d+"
+# The final answer is at the end: only this much of the answer part is searched, so every
+# pattern below runs on a bounded input (a 1 MB answer part costs what 4,000 characters do).
+MAX_ANSWER_PART_CHARS = 4_000
+MAX_PLAIN_NUMBER_CHARS = 100
+_NUMBER = r"[-+−]?+\$?+\s?+(?:\d{1,3}(?:,\d{3})++|\d++)(?:\.\d++)?+|[-+−]?+\.\d++"
 _NUMBER_RE = re.compile(_NUMBER)
-_PLAIN_NUMBER_RE = re.compile(rf"^\s*(?:{_NUMBER})\s*(\\?%)?\s*\.?\s*$")
+_PLAIN_NUMBER_RE = re.compile(rf"^\s*+(?:{_NUMBER})\s*+(\\?+%)?+\s*+\.?+\s*+$")
 _ANSWER_IS_RE = re.compile(
-    r"(?:final\s+answer|the\s+answer|answer)\s*(?:is|:|=)\s*:?\s*(.+?)(?:\n|$)", re.IGNORECASE)
-_HASHES_RE = re.compile(r"####\s*(.+?)\s*(?:\n|$)")
-_HEDGED_NUMBERS_RE = re.compile(r"\d\s*,?\s*\b(?:or|and/or)\b\s*\$?\s*[-+]?\d", re.IGNORECASE)
+    r"(?:final\s++answer|the\s++answer|answer)\s*+(?:is|:|=)\s*+:?+\s*+([^\n]+)", re.IGNORECASE)
+_HASHES_RE = re.compile(r"####\s*+([^\n]+)")
+_HEDGED_NUMBERS_RE = re.compile(r"\d\s*+,?+\s*+\b(?:or|and/or)\b\s*+\$?+\s*+[-+]?+\d", re.IGNORECASE)
 _HEDGE_RE = re.compile(r"\bor\b|\band/or\b", re.IGNORECASE)
 
 logger = logging.getLogger(__name__)
+
+
+class _DigitsToAscii(dict):
+    """``str.translate`` table: every Unicode decimal digit (category Nd) to its ASCII digit."""
+
+    def __missing__(self, code: int) -> int | None:
+        char = chr(code)
+        value = unicodedata.decimal(char, None) if not char.isascii() else None
+        self[code] = ord(str(value)) if value is not None else code
+        return self[code]
+
+
+_DIGITS = _DigitsToAscii()
+
+
+def to_ascii_digits(text: str) -> str:
+    """``"٤٢"`` and ``"４２"`` -> ``"42"`` (see the module docstring); ASCII text is returned as is."""
+    return text if text.isascii() else text.translate(_DIGITS)
 
 
 # ----------------------------------------------------------------------------- splitting
@@ -75,17 +111,29 @@ def split_think(response: str | None) -> tuple[str | None, str]:
     return reasoning.strip(), text[close + len(THINK_CLOSE):].strip()
 
 
+_BOX_OPEN_RE = re.compile(r"\\(?:boxed|fbox)\s*+\{")
+_BRACE_RE = re.compile(r"[{}]")
+
+
 def find_boxed(text: str) -> list[str]:
-    """Contents of every ``\\boxed{...}`` / ``\\fbox{...}`` with balanced braces."""
-    found = []
-    for match in re.finditer(r"\\(?:boxed|fbox)\s*\{", text):
-        depth, i = 1, match.end()
-        while i < len(text) and depth:
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            i += 1
-        if depth == 0:
-            found.append(text[match.end():i - 1].strip())
-    return found
+    """Contents of every ``\\boxed{...}`` / ``\\fbox{...}`` with balanced braces, in order.
+
+    One pass over the braces with a stack (scanning forward from each box separately was
+    quadratic: 3,000 unclosed boxes took 17 s)."""
+    box_starts = {match.end() - 1 for match in _BOX_OPEN_RE.finditer(text)}
+    if not box_starts:
+        return []
+    stack: list[int] = []
+    spans = []
+    for match in _BRACE_RE.finditer(text):
+        position = match.start()
+        if text[position] == "{":
+            stack.append(position)
+        elif stack:
+            opened = stack.pop()
+            if opened in box_starts:
+                spans.append((opened, position))
+    return [text[start + 1:end].strip() for start, end in sorted(spans)]
 
 
 def _clean_statement(answer: str) -> str:
@@ -105,18 +153,18 @@ def extract_final_answer(response: str | None) -> str | None:
     if response and (response.count(THINK_OPEN) > 1 or response.count(THINK_CLOSE) > 1):
         return None  # repeated or nested think blocks: which part is the answer is ambiguous
     _, answer_part = split_think(response)
-    if not answer_part:
-        return None
-    answer_part = answer_part[-20_000:]
+    if not answer_part or THINK_OPEN in answer_part:
+        return None  # nothing after </think>, or "</think>42<think>": tags out of order
+    answer_part = to_ascii_digits(answer_part[-MAX_ANSWER_PART_CHARS:])
     if _HEDGED_NUMBERS_RE.search(answer_part):
-        return None  # "12 or 13": several candidate answers  # the final answer is at the end; bound the regex work
+        return None  # "12 or 13": several candidate answers
     boxed = [b for b in find_boxed(answer_part) if b]
     if boxed:
         return boxed[0] if len(set(boxed)) == 1 else None
     statements = _ANSWER_IS_RE.findall(answer_part)
     if statements:
         return _clean_statement(statements[-1]) or None
-    hashes = _HASHES_RE.findall(answer_part)
+    hashes = [h.strip() for h in _HASHES_RE.findall(answer_part)]
     if hashes:
         return _clean_statement(hashes[-1]) or None
     numbers = _NUMBER_RE.findall(answer_part)
@@ -138,16 +186,38 @@ def extract_code(response: str | None) -> str:
     if close < 0 and THINK_OPEN in text:
         answer_part = ""
     for candidate in (answer_part, text):
-        blocks = re.findall(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)```", candidate, re.DOTALL | re.IGNORECASE)
+        blocks = _fenced_blocks(candidate)
         if blocks:
             return blocks[-1].strip("\n")
     return answer_part.lstrip("\n").rstrip()
+
+
+_FENCE_HEADER_RE = re.compile(r"[ \t]*+(?:python3|python|py)?+[ \t]*+\n", re.IGNORECASE)
+
+
+def _fenced_blocks(text: str) -> list[str]:
+    """Bodies of the ```python fenced blocks, in order, in one pass (a lazy regex per opening
+    fence was quadratic on many unclosed fences)."""
+    blocks, position = [], text.find("```")
+    while position >= 0:
+        header = _FENCE_HEADER_RE.match(text, position + 3)
+        if header is None:
+            position = text.find("```", position + 1)
+            continue
+        close = text.find("```", header.end())
+        if close < 0:
+            break  # no fence closes after this one, so none of the later ones can be closed either
+        blocks.append(text[header.end():close])
+        position = text.find("```", close + 3)
+    return blocks
 
 
 # ----------------------------------------------------------------------------- numbers
 
 def _plain_number(text: str) -> tuple[Fraction, bool] | None:
     """(value, had a percent sign) for a plain number such as "1,234.5", "$12", "50\\%"."""
+    if len(text) > MAX_PLAIN_NUMBER_CHARS:
+        return None
     match = _PLAIN_NUMBER_RE.match(text)
     if not match:
         return None
@@ -193,11 +263,12 @@ def _too_hostile(text: str) -> bool:
     """Inputs that make sympy blow up: exponent towers, huge powers/factorials, deep nesting."""
     if len(text) > MAX_ANSWER_CHARS:
         return True
-    if len(re.findall(r"\^|\*\*", text)) >= 2 and re.search(r"(\^|\*\*)\s*\{?\s*\(?\s*[\w.]+\s*\}?\s*\)?\s*(\^|\*\*)", text):
+    if len(re.findall(r"\^|\*\*", text)) >= 2 and re.search(
+            r"(\^|\*\*)\s*+\{?+\s*+\(?+\s*+[\w.]++\s*+\}?+\s*+\)?+\s*+(\^|\*\*)", text):
         return True  # a ^ b ^ c: exponent tower
-    if re.search(r"(\^|\*\*)\s*\{?\s*\(?\s*\d{4,}", text):
+    if re.search(r"(\^|\*\*)\s*+\{?+\s*+\(?+\s*+\d{4,}", text):
         return True  # exponent of 1000 or more
-    if re.search(r"\d{3,}\s*!|\d{2,}\s*!\s*!", text):
+    if re.search(r"\d{3,}\s*+!|\d{2,}\s*+!\s*+!", text):
         return True  # 100! and beyond
     depth = max_depth = 0
     for char in text:
@@ -243,29 +314,28 @@ def serve_worker() -> None:
 
 
 class _VerifyWorker:
-    """One reusable worker process (a fresh interpreter, not a fork, so it is safe from
-    threaded trainers and never re-imports the caller's main script); replaced after a
-    timeout. Calls are serialised by a lock, so threads may share it."""
+    """One worker process (a fresh interpreter, not a fork, so it is safe from threaded
+    trainers and never re-imports the caller's main script). Used by one call at a time."""
 
     STARTUP_TIMEOUT = 60.0
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._process: subprocess.Popen | None = None
-
-    def _start(self) -> None:
         self._process = subprocess.Popen(
             [sys.executable, "-c", "from reasoning.answers import serve_worker; serve_worker()"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
         if self._read_line(self.STARTUP_TIMEOUT) != "ready":
-            self._stop()
+            self.stop()
             raise RuntimeError("the math-verify worker process did not start")
 
     def _read_line(self, timeout: float) -> str | None:
         ready, _, _ = select.select([self._process.stdout], [], [], timeout)
         return self._process.stdout.readline().strip() if ready else None
 
-    def _stop(self) -> None:
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self) -> None:
         if self._process is not None:
             self._process.kill()
             self._process.wait(5)
@@ -274,27 +344,101 @@ class _VerifyWorker:
                     stream.close()
         self._process = None
 
-    def check(self, predicted: str, reference: str, timeout: float) -> bool:
+    def check(self, predicted: str, reference: str, timeout: float) -> bool | None:
+        """The answer, or None when the worker overran ``timeout`` or failed (then it is stopped)."""
+        try:
+            self._process.stdin.write(json.dumps([predicted, reference]) + "\n")
+            self._process.stdin.flush()
+            answer = self._read_line(timeout)
+        except (OSError, ValueError) as exc:
+            logger.warning("math check failed (%s); counted as not equivalent", exc)
+            answer = None
+        if answer in ("true", "false"):
+            return answer == "true"
+        self.stop()
+        return None
+
+
+class _VerifyPool:
+    """Worker processes shared by threads, one call per worker at a time.
+
+    Why a pool and not one locked worker: a slow call (killed at its timeout, then the
+    worker restarted, ~3 s) made every other thread's harmless call wait behind the lock.
+    Here a call takes an idle worker; a spare is kept warm in the background, so the next
+    call does not pay the start-up either. At most ``MAX_WORKERS`` processes exist."""
+
+    MAX_WORKERS = 4
+    SPARES = 1
+
+    def __init__(self) -> None:
+        self._lock = threading.Condition()
+        self._idle: list[_VerifyWorker] = []
+        self._count = 0  # workers alive or starting
+        self._starting = 0  # spares being started in the background
+
+    def _start_one(self) -> None:
+        try:
+            worker = _VerifyWorker()
+        except (OSError, RuntimeError) as exc:
+            logger.warning("could not start a math-verify worker: %s", exc)
+            worker = None
         with self._lock:
-            try:
-                if self._process is None or self._process.poll() is not None:
-                    self._stop()
-                    self._start()
-                self._process.stdin.write(json.dumps([predicted, reference]) + "\n")
-                self._process.stdin.flush()
-                answer = self._read_line(timeout)
-                if answer is not None:
-                    return answer == "true"
-            except (OSError, RuntimeError, ValueError) as exc:
-                logger.warning("math check failed (%s); counted as not equivalent", exc)
-                self._stop()
-                return False
-            logger.warning("math check timed out after %.1fs; counted as not equivalent", timeout)
-            self._stop()
+            self._starting -= 1
+            if worker is None:
+                self._count -= 1
+            else:
+                self._idle.append(worker)
+            self._lock.notify_all()
+
+    def _warm_spares(self) -> None:
+        """Called with the lock held: start workers in the background until a spare is idle or starting."""
+        while len(self._idle) + self._starting < self.SPARES and self._count < self.MAX_WORKERS:
+            self._count += 1
+            self._starting += 1
+            threading.Thread(target=self._start_one, daemon=True, name="math-verify-start").start()
+
+    def _take(self, wait: float) -> _VerifyWorker | None:
+        deadline = None
+        with self._lock:
+            while True:
+                while self._idle:
+                    worker = self._idle.pop()
+                    if worker.alive:
+                        self._warm_spares()
+                        return worker
+                    self._count -= 1
+                if self._count < self.MAX_WORKERS and not self._starting:
+                    self._count += 1
+                    break
+                deadline = deadline or time.monotonic() + wait
+                if time.monotonic() >= deadline:
+                    return None
+                self._lock.wait(deadline - time.monotonic())
+        try:
+            return _VerifyWorker()  # none idle: start one for this call (only the first calls get here)
+        except (OSError, RuntimeError) as exc:
+            with self._lock:
+                self._count -= 1
+            logger.warning("math check failed (%s); counted as not equivalent", exc)
+            return None
+
+    def check(self, predicted: str, reference: str, timeout: float) -> bool:
+        worker = self._take(wait=_VerifyWorker.STARTUP_TIMEOUT)
+        if worker is None:
             return False
+        result = worker.check(predicted, reference, timeout)
+        with self._lock:
+            if result is None:
+                self._count -= 1
+                logger.warning("math check timed out after %.1fs; counted as not equivalent", timeout)
+            else:
+                self._idle.append(worker)
+            self._warm_spares()
+            self._lock.notify_all()
+        return bool(result)
 
 
-_WORKER = _VerifyWorker()
+_WORKER = _VerifyPool()
 
 
 def _math_equivalent(predicted: str, reference: str, timeout: float) -> bool:
@@ -330,8 +474,10 @@ def is_equivalent(predicted: str | None, reference: str | None, reasoning_type: 
     if predicted is None or reference is None:
         return False
     predicted, reference = str(predicted).strip(), str(reference).strip()
-    if not predicted or not reference or len(predicted) > 20 * MAX_ANSWER_CHARS:
+    if not predicted or not reference or len(predicted) > 20 * MAX_ANSWER_CHARS \
+            or len(reference) > 20 * MAX_ANSWER_CHARS:
         return False
+    predicted, reference = to_ascii_digits(predicted), to_ascii_digits(reference)
     kind = getattr(reasoning_type, "value", reasoning_type) or "math"
     if kind == "logic":
         label = normalize_logic_label(predicted)

@@ -137,6 +137,7 @@ def parse_config(cls: type[C], argv: Sequence[str] | None, prog: str, descriptio
     values = load_recipe(recipe, cls) if recipe else {}
     values.update(args)
     try:
+        refuse_uri_credentials(values)
         return cls(**values)
     except TypeError as exc:
         parser.error(str(exc))
@@ -154,6 +155,18 @@ def save_config(config: Any, path: str | os.PathLike, command: str | None = None
     body = yaml.safe_dump(config_to_dict(config), sort_keys=False)
     header = f"# {command}\n" if command else ""
     write_text_atomic(path, header + body)
+
+
+def refuse_uri_credentials(values: Any) -> None:
+    """An InputError naming the flag whose value is a URI with ``user:password@`` in it (the
+    message never repeats the secret: see ``reasoning.fileio.redact_credentials``)."""
+    from reasoning.fileio import has_uri_credentials
+    from reasoning.s3client import CREDENTIALS_IN_URI
+    items = values.items() if isinstance(values, dict) else config_to_dict(values).items()
+    for name, value in items:
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, str) and has_uri_credentials(item):
+                raise InputError(CREDENTIALS_IN_URI, field="--" + name.replace("_", "-"))
 
 
 def require(condition: bool, message: str, flag: str) -> None:

@@ -10,18 +10,38 @@ import contextlib
 import csv
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+# "s3://KEY:SECRET@bucket/..." (a secret may contain '/', never whitespace or '@').
+_URI_CREDENTIALS_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^@\s/:]*+(?::[^@\s]*+)?+@")
+
+
+def redact_credentials(text: str) -> str:
+    """``s3://KEY:SECRET@bucket/x`` -> ``s3://***@bucket/x`` anywhere in ``text``."""
+    return _URI_CREDENTIALS_RE.sub(r"\1***@", str(text))
+
+
+def has_uri_credentials(value: str) -> bool:
+    """Whether ``value`` holds a URI with ``user[:password]@`` before its host or bucket
+    (also inside ``name=uri`` lists such as eval's ``--model base=s3://...``)."""
+    return _URI_CREDENTIALS_RE.search(str(value)) is not None
+
 
 class InputError(ValueError):
-    """Bad user input, always naming where it is: file, line, field or flag."""
+    """Bad user input, always naming where it is: file, line, field or flag.
+
+    Credentials embedded in a URI (``s3://KEY:SECRET@...``) are redacted from the message."""
 
     def __init__(self, message: str, *, file: str | os.PathLike | None = None,
                  line: int | None = None, field: str | None = None):
+        message = redact_credentials(message)
+        if file is not None and redact_credentials(str(file)) != str(file):
+            file = redact_credentials(str(file))
         where = []
         if file is not None:
             where.append(str(file))
@@ -42,6 +62,26 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask sets it, racing other threads)."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def normal_permissions(path: str | os.PathLike, directory: bool) -> None:
+    """0666/0777 less the umask (0644/0755 usually), as ``open``/``mkdir`` would have made it.
+
+    Why: mkstemp and mkdtemp create 0600/0700, so without this an atomically written output
+    could be read only by the user who wrote it, not by a sidecar or another user in the pod."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 @contextlib.contextmanager
 def atomic_file(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[Any]:
     """Open a temporary sibling of ``path``; rename it over ``path`` only on success."""
@@ -54,6 +94,7 @@ def atomic_file(path: str | os.PathLike, mode: str = "w", encoding: str | None =
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        normal_permissions(tmp, directory=False)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     except BaseException:
@@ -83,6 +124,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     try:
         yield tmp
+        normal_permissions(tmp, directory=True)
         if path.exists():
             backup = path.with_name(f".{path.name}.old-{os.getpid()}")
             os.replace(path, backup)
@@ -96,20 +138,77 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+TERMINATED_EXIT_CODE = 143  # 128 + SIGTERM, what Kubernetes expects from a terminated container
+
+
+@contextlib.contextmanager
+def exit_cleanly_on_sigterm() -> Iterator[None]:
+    """Inside: SIGTERM raises SystemExit(143) instead of killing the process outright.
+
+    Why: the default action ends the process without unwinding, so the ``finally`` and
+    ``except BaseException`` clauses of ``atomic_file`` / ``atomic_dir`` / ``local_output``
+    never run and their hidden temporary files and ``.partial`` directories stay behind.
+    Only in the main thread (where Python delivers signals); elsewhere it does nothing."""
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise SystemExit(TERMINATED_EXIT_CODE)
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 # ---------------------------------------------------------------- tabular input
 
 TABULAR_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
+
+
+def check_data_file(path: Path, display: str | os.PathLike | None = None) -> None:
+    """A clear InputError for a path that is missing or a directory (before it is opened)."""
+    if not path.exists():
+        raise InputError("file does not exist", file=display or path)
+    if path.is_dir():
+        raise InputError(f"is a directory, expected a data file ({', '.join(TABULAR_SUFFIXES)})", file=display or path)
+
+
+@contextlib.contextmanager
+def read_errors_named(path: str | os.PathLike) -> Iterator[None]:
+    """Turn what reading a file can raise (binary content, no permission, a corrupt archive)
+    into an InputError naming the file. (No line number for undecodable bytes: text is
+    decoded in blocks, so the line being parsed is not the one holding the byte.)"""
+    try:
+        yield
+    except UnicodeDecodeError as exc:
+        raise InputError(f"is not UTF-8 text (a binary file?): undecodable byte 0x{exc.object[exc.start]:02x}",
+                         file=path) from None
+    except PermissionError:
+        raise InputError("cannot be read: permission denied", file=path) from None
+    except IsADirectoryError:
+        raise InputError("is a directory, expected a data file", file=path) from None
+    except (EOFError, OSError) as exc:  # gzip.BadGzipFile is an OSError
+        raise InputError(f"cannot be read: {getattr(exc, 'strerror', None) or exc}", file=path) from None
 
 
 def iter_records(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
     """Yield ``(line_or_row_number, record)`` from JSONL, JSON, Parquet or CSV.
 
     Line numbers are 1-based lines of the file for JSONL and CSV (header is line 1),
-    and 1-based row indexes for JSON arrays and Parquet.
+    and 1-based row indexes for JSON arrays and Parquet. A missing, unreadable, binary or
+    directory path is an InputError naming it (the CLIs exit 2), never a traceback.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError("file does not exist", file=path)
+    check_data_file(path)
+    with read_errors_named(path):
+        yield from _iter_records(path)
+
+
+def _iter_records(path: Path) -> Iterator[tuple[int, dict]]:
     suffix = path.suffix.lower()
     if suffix == ".gz" and path.name.endswith(".jsonl.gz"):
         import gzip
@@ -135,8 +234,12 @@ def iter_records(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
                 raise InputError(f"row {index} is {type(record).__name__}, expected an object", file=path, line=index)
             yield index, record
     elif suffix == ".parquet":
+        import pyarrow
         import pyarrow.parquet as pq
-        table = pq.read_table(path)
+        try:
+            table = pq.read_table(path)
+        except pyarrow.ArrowInvalid as exc:
+            raise InputError(f"is not a valid Parquet file ({str(exc)[:200]})", file=path) from None
         for index, record in enumerate(table.to_pylist(), start=1):
             yield index, record
     elif suffix == ".csv":

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from reasoning.fileio import InputError
+from reasoning.fileio import InputError, has_uri_credentials, redact_credentials
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ MIN_PART = 5 * 1024**2  # S3's smallest multipart part
 MAX_PARTS = 10_000
 
 T = TypeVar("T")
+CREDENTIALS_IN_URI = ("credentials in the URI are not accepted (they would end up in logs, configs and the "
+                      "pipeline's records); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY instead")
 
 
 class StorageError(InputError):
@@ -68,6 +70,8 @@ class Location:
 
 def parse_uri(uri: str) -> Location:
     text = str(uri)
+    if has_uri_credentials(text):
+        raise InputError(CREDENTIALS_IN_URI, file=redact_credentials(text))
     scheme, sep, rest = text.partition("://")
     if not sep or f"{scheme}://" not in REMOTE_SCHEMES:
         raise InputError(f"not an object-store URI (expected {' or '.join(REMOTE_SCHEMES)}bucket/key)", file=text)

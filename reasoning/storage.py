@@ -58,7 +58,7 @@ from reasoning.s3client import (
 )
 
 __all__ = ["REMOTE_SCHEMES", "MANIFEST_NAME", "StorageError", "is_remote", "fetch", "local_output", "upload",
-           "download", "exists", "list_prefix", "sync_dir_to", "restore_dir_from", "read_manifest"]
+           "download", "exists", "check_writable", "list_prefix", "sync_dir_to", "restore_dir_from", "read_manifest"]
 
 log = logging.getLogger(__name__)
 
@@ -487,6 +487,18 @@ def _fetch_into_cache(loc: Location, kind: str, info: Any, root: Path) -> Path:
     state_path.write_text(json.dumps(wanted))
     log.info("fetched %s into %s", loc.uri, local)
     return local
+
+
+def check_writable(uri: str | os.PathLike) -> None:
+    """Fail now, not after hours of training, when ``uri`` cannot be written: the bucket must
+    exist and accept an object (a tiny probe under a partial key, deleted at once)."""
+    if not is_remote(uri):
+        return
+    loc = parse_uri(str(uri))
+    _require_bucket(loc)
+    probe = Location(loc.scheme, loc.bucket, f"{loc.key.rstrip('/')}{PARTIAL_MARK}write-check-{uuid.uuid4().hex[:12]}")
+    _put_bytes(b"{}", probe, source="write check")
+    _remove([probe])
 
 
 def exists(uri: str | os.PathLike) -> bool:

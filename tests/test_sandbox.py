@@ -104,3 +104,152 @@ def test_writes_outside_the_working_directory_do_not_persist(tmp_path):
     run_tests(code, TESTS, "f")
     assert not target.exists()
     assert not shared_tmp.exists()
+
+
+# ---------------------------------------------------------------- hardening (issue 18)
+
+def _processes_with(argument: str) -> list[str]:
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if argument in Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace").split("\0"):
+                    found.append(pid)
+            except OSError:
+                pass
+    return found
+
+
+def test_a_program_that_leaves_its_session_does_not_outlive_the_timeout():
+    # setsid() leaves the process group the old kill reached; dropping to another uid
+    # cleared the parent-death signal, so the program kept running after "timeout".
+    marker = f"{time.time() % 1000:.6f}{os.getpid()}"
+    code = ("import posix\nposix.setsid()\n"
+            f"posix.execv('/bin/sleep', ['sleep', '{marker}'])\n"
+            "def f(x):\n    return x + 1\n")
+    result = run_tests(code, TESTS, "f", timeout=2)
+    assert result.status == "timeout", result
+    time.sleep(0.5)
+    assert _processes_with(marker) == []
+
+
+def test_daemon_children_die_with_the_sandbox_even_when_the_program_passes():
+    marker = f"{time.time() % 1000:.6f}{os.getpid()}"
+    code = ("import posix\n"
+            "if posix.fork() == 0:\n"
+            f"    posix.setsid()\n    posix.execv('/bin/sleep', ['sleep', '{marker}'])\n"
+            "def f(x):\n    return x + 1\n")
+    result = run_tests(code, TESTS, "f", timeout=5)
+    assert result.passed, result
+    time.sleep(0.3)
+    assert _processes_with(marker) == []
+
+
+def test_no_writable_path_outside_the_working_directory_persists():
+    name = f"reasoning-escape-{os.getpid()}-{time.time_ns()}"
+    targets = ["/run/lock", "/var/tmp", "/dev/shm", "/tmp", "/var/lib", "/root", "/"]
+    code = ("import os\n"
+            f"for d in {targets!r}:\n"
+            f"    try:\n        open(os.path.join(d, {name!r}), 'w').write('x')\n    except OSError:\n        pass\n"
+            "def f(x):\n    return x + 1\n")
+    result = run_tests(code, TESTS, "f")
+    assert result.passed, result
+    assert [d for d in targets if os.path.exists(os.path.join(d, name))] == []
+
+
+EARLY_EXITS = {
+    "sys.exit": "import sys\nsys.exit(0)\n",
+    "os._exit": "import os\nos._exit(0)\n",
+    "raise SystemExit": "raise SystemExit(0)\n",
+    "exit inside the candidate": "import os\ndef f(x):\n    os._exit(0)\n",
+}
+
+
+@pytest.mark.parametrize("name", list(EARLY_EXITS))
+def test_exiting_before_the_tests_end_is_not_a_pass(name):
+    code = EARLY_EXITS[name] + ("def f(x):\n    return x\n" if "def f" not in EARLY_EXITS[name] else "")
+    result = run_tests(code, TESTS, "f")
+    assert result.status == "failed", result
+
+
+@pytest.mark.parametrize("returned", ["AlwaysEqual()", "Int(0)", "[AlwaysEqual()]"])
+def test_objects_that_equal_everything_do_not_pass(returned):
+    code = ("class AlwaysEqual:\n    def __eq__(self, other):\n        return True\n"
+            "class Int(int):\n    def __eq__(self, other):\n        return True\n"
+            f"def f(x):\n    return {returned}\n")
+    result = run_tests(code, TESTS, "f")
+    assert result.status == "failed", result
+    assert "plain data" in result.detail
+
+
+def test_a_fork_bomb_does_not_starve_another_sandbox():
+    # RLIMIT_NPROC counts processes per uid: with one shared uid, a bomb at its limit made a
+    # correct program elsewhere fail to start a thread.
+    bomb = ("import posix, time\nwhile True:\n    try:\n        posix.fork()\n    except OSError:\n"
+            "        time.sleep(0.01)\ndef f(x):\n    return x + 1\n")
+    threaded = ("import threading\nthread = threading.Thread(target=lambda: None)\nthread.start()\nthread.join()\n"
+                "def f(x):\n    return x + 1\n")
+    with ThreadPoolExecutor(3) as pool:
+        bombing = pool.submit(run_tests, bomb, TESTS, "f", 6)
+        time.sleep(1.5)
+        results = list(pool.map(lambda _: run_tests(threaded, TESTS, "f", 5), range(2)))
+        assert not bombing.result().passed
+    assert [r.status for r in results] == ["passed", "passed"], results
+
+
+def test_large_output_is_bounded_and_does_not_fail_a_correct_program():
+    # 24 MB of stdout: kept to the last OUTPUT_LIMIT_BYTES in memory (it went to a file
+    # before, where the file-size limit killed the program).
+    code = "import sys\nfor _ in range(24):\n    sys.stdout.write('x' * (1 << 20))\ndef f(x):\n    return x + 1\n"
+    result = run_tests(code, TESTS, "f", timeout=20)
+    assert result.passed, result.status
+    assert len(result.detail) <= 2000
+
+
+def test_code_is_refused_without_isolation_unless_explicitly_allowed(monkeypatch):
+    from reasoning import sandbox
+    monkeypatch.setenv(sandbox.FORCE_ISOLATION_ENV, "none")
+    monkeypatch.delenv(sandbox.ALLOW_UNISOLATED_ENV, raising=False)
+    refused = run_tests("def f(x):\n    return x + 1\n", TESTS, "f")
+    assert refused.status == "error" and "refused" in refused.detail
+    assert sandbox.isolation().startswith("unavailable")
+    monkeypatch.setenv(sandbox.ALLOW_UNISOLATED_ENV, "1")
+    assert sandbox.isolation().startswith("NONE")
+    assert run_tests("def f(x):\n    return x + 1\n", TESTS, "f").passed
+    monkeypatch.delenv(sandbox.FORCE_ISOLATION_ENV)
+    assert sandbox.isolation().startswith("namespaces")
+
+
+def test_the_eval_report_states_the_sandbox_isolation():
+    from reasoning.evaluation.report import build_blocks, render_markdown
+    from reasoning.schema import Row
+    from reasoning.stages.eval import sandbox_isolation
+    code_row = Row(id="c", messages=[{"role": "user", "content": "p"}], reasoning_type="code", tests=TESTS,
+                   entry_point="f")
+    math_row = Row(id="m", messages=[{"role": "user", "content": "p"}], answer="1")
+    assert sandbox_isolation({"m": ("spec", [math_row])}) is None
+    isolation = sandbox_isolation({"m": ("spec", [math_row]), "c": ("spec", [code_row])})
+    assert isolation.startswith("namespaces")
+    text = render_markdown(build_blocks({"code_sandbox": isolation, "results": {}}, [], accuracy_png=None,
+                                        curves_png=None, curve_sources={}))
+    assert isolation in text
+
+
+def test_grpo_refuses_code_rows_before_training_when_the_sandbox_cannot_isolate(monkeypatch, tmp_path,
+                                                                               tiny_model_dir):
+    import json
+
+    from reasoning import sandbox
+    from reasoning.fileio import InputError
+    from reasoning.stages import grpo
+    data = tmp_path / "code.jsonl"
+    data.write_text(json.dumps({"reasoning_type": "code", "tests": TESTS, "entry_point": "f",
+                                "messages": [{"role": "user", "content": "write f"}]}) + "\n")
+    config = grpo.GRPOStageConfig(model=str(tiny_model_dir), dataset=str(data), output=str(tmp_path / "o"))
+    assert grpo.check_inputs(config)[1]["code_sandbox"].startswith("namespaces")
+    monkeypatch.setenv(sandbox.FORCE_ISOLATION_ENV, "none")
+    monkeypatch.delenv(sandbox.ALLOW_UNISOLATED_ENV, raising=False)
+    with pytest.raises(InputError, match="sandbox"):
+        grpo.check_inputs(config)
+    monkeypatch.setenv(sandbox.ALLOW_UNISOLATED_ENV, "1")
+    assert grpo.check_inputs(config)[1]["code_sandbox"].startswith("NONE")

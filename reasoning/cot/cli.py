@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from reasoning.config import option, parse_config, require
 from reasoning.cot.synthetic import DIFFICULTIES, FAMILIES, SPLITS
-from reasoning.fileio import InputError
+from reasoning.fileio import InputError, exit_cleanly_on_sigterm
 from reasoning.schema import ReasoningType
 
 
@@ -91,18 +91,22 @@ def run_synthetic(config: SyntheticConfig) -> dict:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if argv and argv[0] == "synthetic":
-            report = run_synthetic(parse_config(SyntheticConfig, argv[1:], prog="reasoning cot synthetic",
-                                                description=__doc__))
-        else:
-            report = run_convert(parse_config(CoTConfig, argv, prog="reasoning cot", description=__doc__))
+        with exit_cleanly_on_sigterm():
+            report = _run(argv)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except SystemExit as exc:  # argparse: --help (0) or a bad flag (2, message already printed)
+    except SystemExit as exc:  # argparse: --help (0) or a bad flag (2, message already printed); SIGTERM: 143
         return int(exc.code or 0)
     print(json.dumps(report, indent=2, default=str))
     return 0
+
+
+def _run(argv: list[str]) -> dict:
+    if argv and argv[0] == "synthetic":
+        return run_synthetic(parse_config(SyntheticConfig, argv[1:], prog="reasoning cot synthetic",
+                                          description=__doc__))
+    return run_convert(parse_config(CoTConfig, argv, prog="reasoning cot", description=__doc__))
 
 
 if __name__ == "__main__":

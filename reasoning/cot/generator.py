@@ -31,7 +31,7 @@ from reasoning import storage
 from reasoning.artifacts import write_dataset_metadata
 from reasoning.cot.layouts import LAYOUTS_BY_NAME, Layout, RecordContext, detect_layout
 from reasoning.cot.synthetic import check_synthetic_options, synthetic_rows
-from reasoning.fileio import InputError, iter_records
+from reasoning.fileio import InputError, check_data_file, iter_records, read_errors_named
 from reasoning.schema import THINK_CLOSE, THINK_OPEN, ReasoningType, Row, write_rows
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,8 @@ def read_raw_records(path: Path, *, skip_invalid: bool, errors: list[InputError]
         return list(iter_records(path))
     opener = gzip.open if name.endswith(".gz") else open
     records = []
-    with opener(path, "rt", encoding="utf-8") as handle:
+    check_data_file(path)
+    with read_errors_named(path), opener(path, "rt", encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue

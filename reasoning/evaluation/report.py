@@ -56,6 +56,8 @@ def build_blocks(metrics: dict[str, Any], samples: Sequence[dict[str, Any]], *, 
               Block("p", f"Created {metrics.get('created_at', '')} by `reasoning eval`. " + settings.get("subset", "")),
               Block("list", items=[f"{key}: {value!r}" for key, value in settings.items() if key != "subset"])]
 
+    if metrics.get("code_sandbox"):
+        blocks.append(Block("p", f"Code completions ran in the sandbox with isolation: {metrics['code_sandbox']}."))
     blocks.append(Block("h2", "Models"))
     blocks.append(Block("table", headers=["model", "reference", "stage", "sha256"],
                         rows=[[name, str(info.get("reference")), str(info.get("stage") or "n/a"),

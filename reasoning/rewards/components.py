@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reasoning.answers import (
+    MAX_ANSWER_PART_CHARS,
     check_response,
     extract_final_answer,
     find_boxed,
     is_equivalent,
     normalize_logic_label,
     split_think,
+    to_ascii_digits,
 )
 from reasoning.rewards.config import RewardConfig
 from reasoning.rewards.language import language_consistency
@@ -34,7 +36,18 @@ def is_degenerate(text: str) -> bool:
 
 
 Score = tuple[float | None, str]  # (score in [0, 1] or None when it does not apply, reason)
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+_NUMBER = re.compile(r"-?\d[\d,]*+(?:\.\d++)?+")
+# The result the reasoning reached is near its end: only this tail is searched (bounds every regex).
+MAX_REASONING_TAIL_CHARS = 8_000
+# Possessive quantifiers: no backtracking over long runs of spaces ("=" + 20,000 spaces took 8 s).
+_STATED_RE = re.compile(r"answer\s++(?:is|=|:)\s*+\$?+([^\s$]++)\$?+(?:\s|$)", re.IGNORECASE)
+_RESULT_RE = re.compile(r"=\s*+\$?+\s*+(-?\d[\d,]*+(?:\.\d++)?+)")
+_HEDGED_RE = re.compile(r"\d\s*+(?:,\s*+)?+\bor\b\s*+\$?+\d")
+
+
+def _stated(text: str) -> list[str]:
+    """What follows "answer is" / "answer:" up to the next space, without a closing '.' or '$'."""
+    return [value.rstrip(".$") or value for value in _STATED_RE.findall(text)]
 
 
 @dataclass
@@ -123,17 +136,17 @@ def format_reward(sample: Sample) -> Score:
 
 def _reasoning_result(reasoning: str, reasoning_type: str) -> str | None:
     """The result the reasoning reached: its last boxed / "answer is" / logic label / '= number'."""
-    reasoning = reasoning[-20_000:]
+    reasoning = to_ascii_digits(reasoning[-MAX_REASONING_TAIL_CHARS:])
     if reasoning_type == "logic":
         labels = re.findall(r"\b(true|false|uncertain|unknown)\b", reasoning, re.IGNORECASE)
         return labels[-1] if labels else None
     boxed = find_boxed(reasoning)
     if boxed:
         return boxed[-1]
-    statements = re.findall(r"answer\s+(?:is|=|:)\s*\$?([^\s$]+?)[.$]?(?:\s|$)", reasoning, re.IGNORECASE)
+    statements = _stated(reasoning)
     if statements:
         return statements[-1]
-    results = re.findall(r"=\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?)", reasoning)
+    results = _RESULT_RE.findall(reasoning)
     if results:
         return results[-1]
     numbers = _NUMBER.findall(reasoning)
@@ -142,12 +155,13 @@ def _reasoning_result(reasoning: str, reasoning_type: str) -> str | None:
 
 def _distinct_stated_answers(answer_part: str, reasoning_type: str) -> int:
     """How many different final results the answer part commits to."""
+    answer_part = to_ascii_digits(answer_part[-MAX_ANSWER_PART_CHARS:])
     if reasoning_type == "logic":
         return len({normalize_logic_label(w) for w in re.findall(r"\b(?:true|false|uncertain|unknown)\b",
                                                                   answer_part, re.IGNORECASE)})
     candidates = find_boxed(answer_part)
-    candidates += re.findall(r"answer\s+(?:is|=|:)\s*\$?([^\s$]+?)[.$]?(?:\s|$)", answer_part, re.IGNORECASE)
-    if re.search(r"\d\s*(?:,\s*)?\bor\b\s*\$?\d", answer_part):  # "12 or 13"
+    candidates += _stated(answer_part)
+    if _HEDGED_RE.search(answer_part):  # "12 or 13"
         candidates += _NUMBER.findall(answer_part)
     return len({c.replace(",", "").strip() for c in candidates if c.strip()})
 

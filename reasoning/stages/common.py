@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from reasoning import artifacts, storage
-from reasoning.config import config_to_dict, option, parse_config, require, save_config
-from reasoning.fileio import InputError, iter_records
+from reasoning.config import config_to_dict, option, parse_config, refuse_uri_credentials, require, save_config
+from reasoning.fileio import InputError, exit_cleanly_on_sigterm, iter_records, write_text_atomic
 from reasoning.schema import Row, validate_row
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ class TrainingStageConfig:
         self.validate_common()
 
     def validate_common(self) -> None:
+        refuse_uri_credentials(self)
         require(bool(str(self.model).strip()), "a model is required", "--model")
         require(bool(str(self.output).strip()), "an output path is required", "--output")
         require(self.limit >= 0, f"must be >= 0, got {self.limit}", "--limit")
@@ -164,6 +165,14 @@ def check_model(reference: str) -> None:
         raise InputError(str(exc), field="--model") from None
 
 
+def check_outputs(config: TrainingStageConfig) -> None:
+    """The output and checkpoint destinations accept writes (object store reachable, bucket
+    there, credentials good) before any model is loaded or any step trained."""
+    storage.check_writable(config.output)
+    if checkpoint_uri_for(config):
+        storage.check_writable(checkpoint_uri_for(config))
+
+
 def local_model_config(reference: str) -> dict[str, Any] | None:
     """config.json of a model that is already on this machine (None when it is not: remote, hub, unconverted)."""
     text = str(reference)
@@ -191,6 +200,9 @@ def load_stage_rows(spec: str, *, limit: int = 0, flag: str = "--dataset",
     local = None
     if storage.is_remote(spec) or Path(spec).expanduser().exists():
         local = storage.fetch(spec)
+        if local.is_dir():
+            raise InputError("is a directory, expected a data file (JSONL, JSON, Parquet or CSV)", file=spec,
+                             field=flag)
     if local is not None and local.is_file():
         rows = []
         for line, record in iter_records(local):
@@ -299,9 +311,36 @@ def checkpoint_uri_for(config: TrainingStageConfig) -> str:
     return config.output.rstrip("/") + ".checkpoints" if storage.is_remote(config.output) else ""
 
 
+# Written into checkpoint-N by the callback below once the Trainer has finished saving it.
+# The Trainer writes checkpoint-N in place, file by file: a pod killed (SIGKILL after the
+# grace period) while it saves leaves a directory that looks like the newest checkpoint and
+# cannot be loaded, and transformers' get_last_checkpoint would pick it every time.
+CHECKPOINT_COMPLETE = ".reasoning-checkpoint-complete"
+
+
+def _checkpoint_step(path: Path) -> int | None:
+    prefix, _, step = path.name.partition("-")
+    return int(step) if prefix == "checkpoint" and step.isdigit() and path.is_dir() else None
+
+
+def last_complete_checkpoint(local: Path) -> str | None:
+    """The newest checkpoint-N in ``local`` that was saved completely; incomplete ones are deleted
+    (they would otherwise count against --save-total-limit and confuse every later resume)."""
+    found = sorted((step, path) for path in local.iterdir() if (step := _checkpoint_step(path)) is not None)
+    chosen = None
+    for _step, path in reversed(found):
+        if (path / CHECKPOINT_COMPLETE).is_file():
+            chosen = chosen or str(path)
+            continue
+        log.warning("--resume: %s was not saved completely (the run was killed while saving it); removing it",
+                    path)
+        import shutil
+        shutil.rmtree(path, ignore_errors=True)
+    return chosen
+
+
 def prepare_checkpoints(config: TrainingStageConfig) -> tuple[Path, str | None]:
     """The local checkpoint folder and the checkpoint to resume from (None = start fresh)."""
-    from transformers.trainer_utils import get_last_checkpoint
     local = local_checkpoint_dir(config.output)
     uri = checkpoint_uri_for(config)
     if not config.resume:
@@ -315,7 +354,7 @@ def prepare_checkpoints(config: TrainingStageConfig) -> tuple[Path, str | None]:
     if uri:
         restored = storage.restore_dir_from(uri, local)
         log.info("restored checkpoints from %s: %s", uri, restored)
-    last = get_last_checkpoint(str(local))
+    last = last_complete_checkpoint(local)
     if last is None:
         log.warning("--resume: no checkpoint in %s; starting from step 0", local)
     else:
@@ -348,12 +387,22 @@ def stage_callbacks(live_log: Path, checkpoints: Path, checkpoint_uri: str, stop
                 control.should_training_stop = True
             return control
 
+    class CheckpointCompleteCallback(TrainerCallback):
+        """Marks checkpoint-N complete; on_save runs after the Trainer wrote every file of it."""
+
+        def on_save(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                saved = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+                if saved.is_dir():
+                    write_text_atomic(saved / CHECKPOINT_COMPLETE, json.dumps({"step": state.global_step}) + "\n")
+
     class CheckpointSyncCallback(TrainerCallback):
         def on_save(self, args, state, control, **kwargs):
             if state.is_world_process_zero:
                 storage.sync_dir_to(checkpoints, checkpoint_uri)
 
-    callbacks = [TrainLogCallback(), PreemptionCallback()]
+    # The marker before the sync, so the object-store copy carries it too.
+    callbacks = [TrainLogCallback(), PreemptionCallback(), CheckpointCompleteCallback()]
     if checkpoint_uri:
         callbacks.append(CheckpointSyncCallback())
     return callbacks
@@ -449,10 +498,15 @@ def stage_main(config_cls: type, run: Callable[[Any], dict], argv: Sequence[str]
     except SystemExit as exc:  # argparse already printed "error: ..."
         return int(exc.code or 0)
     try:
-        result = run(config)
+        with exit_cleanly_on_sigterm():  # outside training (loading, saving); sigterm_guard covers training
+            result = run(config)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except SystemExit as exc:
+        if exc.code == PREEMPTED_EXIT_CODE:
+            print("terminated by SIGTERM outside training; no partial output was left", file=sys.stderr)
+        return int(exc.code or 0)
     except Preempted as exc:
         print(f"preempted: {exc}", file=sys.stderr)
         return PREEMPTED_EXIT_CODE

@@ -70,6 +70,7 @@ class ContextStageConfig(common.TrainingStageConfig):
 def check_inputs(config: ContextStageConfig):
     common.check_model(config.model)
     extender_for(config)  # target vs. the model's own context, when its config is on disk
+    common.check_outputs(config)
     if config.steps > 0:
         return common.load_stage_rows(config.dataset, limit=config.limit)
     return [], {}

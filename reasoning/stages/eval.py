@@ -40,7 +40,14 @@ from typing import Any
 
 from reasoning import artifacts, storage
 from reasoning.config import config_to_dict, option, parse_config, require, save_config
-from reasoning.fileio import TABULAR_SUFFIXES, InputError, write_json_atomic, write_jsonl_atomic, write_text_atomic
+from reasoning.fileio import (
+    TABULAR_SUFFIXES,
+    InputError,
+    exit_cleanly_on_sigterm,
+    write_json_atomic,
+    write_jsonl_atomic,
+    write_text_atomic,
+)
 from reasoning.models import DEFAULT_MODEL
 
 log = logging.getLogger(__name__)
@@ -326,6 +333,7 @@ def run(config: EvalStageConfig) -> dict[str, Any]:
         log.info("--samples %d with --temperature 0: sampling at temperature %.1f so the samples differ "
                  "(pass --temperature to choose another)", config.samples, SAMPLING_TEMPERATURE)
     datasets = load_datasets(config)  # bad dataset specs fail here, before any model is loaded
+    storage.check_writable(config.output)
     from reasoning.rewards import create_reward_function
     reward_fn = create_reward_function("combined")
     samples: list[dict[str, Any]] = []
@@ -348,6 +356,7 @@ def run(config: EvalStageConfig) -> dict[str, Any]:
                             "reasoning_types": dict(Counter(r.reasoning_type for r in rows))}
                      for name, (spec, rows) in datasets.items()},
         "generation_seconds": timing,
+        **({"code_sandbox": code_sandbox} if (code_sandbox := sandbox_isolation(datasets)) else {}),
         "results": compute_metrics(samples, list(models), list(datasets), answers_equivalent),
     }
     accuracy = {model: {d: entry["datasets"][d]["overall"].get("accuracy") for d in datasets}
@@ -369,6 +378,15 @@ def run(config: EvalStageConfig) -> dict[str, Any]:
         save_config(config, tmp / artifacts.CONFIG_FILE, command=_command_line())
     log.info("evaluation written to %s\n%s", config.output, summary)
     return {"output": str(config.output), "metrics": flat_metrics(metrics["results"]), "summary": summary}
+
+
+def sandbox_isolation(datasets: dict[str, tuple[str, list]]) -> str | None:
+    """What isolated the code completions (None without code rows): the report must say when
+    code ran without namespaces (see ``reasoning.sandbox.isolation``)."""
+    if not any(row.reasoning_type == "code" for _spec, rows in datasets.values() for row in rows):
+        return None
+    from reasoning.sandbox import isolation
+    return isolation()
 
 
 def _command_line() -> str:
@@ -414,7 +432,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse has printed the error
         return int(exc.code or 0)
     try:
-        result = run(config)
+        with exit_cleanly_on_sigterm():  # atomic outputs remove their temporary files
+            result = run(config)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -146,7 +146,16 @@ def reward_functions(config: GRPOStageConfig):
 
 def check_inputs(config: GRPOStageConfig):
     common.check_model(config.model)
-    return common.load_stage_rows(config.dataset, limit=config.limit, check=check_row)
+    rows, lineage = common.load_stage_rows(config.dataset, limit=config.limit, check=check_row)
+    if any(row.reasoning_type == ReasoningType.CODE.value and row.tests for row in rows):
+        from reasoning import sandbox
+        if not sandbox.namespace_prefix() and not sandbox.unisolated_allowed():
+            # Every code completion would score 0 (the sandbox refuses to run it): say so now.
+            raise InputError(f"code rows need the code sandbox, and its isolation is {sandbox.isolation()}",
+                             file=config.dataset, field="--dataset")
+        lineage["code_sandbox"] = sandbox.isolation()
+    common.check_outputs(config)
+    return rows, lineage
 
 
 def run(config: GRPOStageConfig) -> dict[str, Any]:

@@ -100,6 +100,7 @@ def check_inputs(config: SFTStageConfig):
     """Every cheap check, before any model is loaded: model reference, dataset rows, context."""
     common.check_model(config.model)
     rows, lineage = common.load_stage_rows(config.dataset, limit=config.limit, require_completion=True)
+    common.check_outputs(config)
     if config.extend_context:
         extender_for(config)
     return rows, lineage
@@ -141,11 +142,18 @@ def run(config: SFTStageConfig) -> dict[str, Any]:
                              peft_config=common.lora_config(config),
                              callbacks=common.stage_callbacks(checkpoints / "live_log.jsonl", checkpoints,
                                                               common.checkpoint_uri_for(config), stop_flag))
+        # With packing the prepared dataset holds packed sequences, not rows (and packing truncates nothing).
+        trained_rows = len(rows) if config.use_packing else len(trainer.train_dataset)
+        if trained_rows < len(rows):
+            # TRL drops rows whose completion --max-length cuts off entirely (no loss token left).
+            log.warning("%d of %d rows have no completion token within --max-length %d and are not trained on; "
+                        "raise --max-length to train on them", len(rows) - trained_rows, len(rows), config.max_length)
         common.train_with_preemption(trainer, resume_from, stop_flag)
     lineage.update({"base_model": config.model, "precision": precision, **({"context": context} if context else {})})
     result = common.save_model_artifact(trainer.model, tokenizer, config=config, stage="sft",
                                         history=trainer.state.log_history, lineage=lineage,
-                                        extra_metrics={"train_rows": len(rows)})
+                                        extra_metrics={"train_rows": trained_rows, "dataset_rows": len(rows),
+                                                       "rows_dropped_by_max_length": len(rows) - trained_rows})
     common.finish_checkpoints(checkpoints)
     return result
 
