@@ -166,6 +166,37 @@ def test_resume_skips_checkpoints_a_hard_kill_left_incomplete(tiny_model_dir, tm
     assert [r["step"] for r in artifacts.read_train_log(out) if "loss" in r] == list(range(1, 17))
 
 
+def test_checkpoint_choice_keeps_what_can_be_resumed(tmp_path):
+    """Marked folders: the newest marked one wins, unmarked newer ones go, older ones stay.
+    Folders from before the marker existed (none marked): a readable trainer_state.json counts."""
+    def checkpoint(root, step, *, marked=False, state=True):
+        path = root / f"checkpoint-{step}"
+        path.mkdir(parents=True)
+        if state:
+            (path / "trainer_state.json").write_text('{"global_step": %d}' % step)
+        if marked:
+            (path / common.CHECKPOINT_COMPLETE).write_text("{}")
+        return path
+
+    marked = tmp_path / "marked"
+    old = checkpoint(marked, 2)
+    done = checkpoint(marked, 4, marked=True)
+    killed = checkpoint(marked, 6)
+    assert common.last_complete_checkpoint(marked) == str(done)
+    assert not killed.exists() and old.exists()
+
+    legacy = tmp_path / "legacy"
+    checkpoint(legacy, 2)
+    kept = checkpoint(legacy, 4)
+    half = checkpoint(legacy, 6, state=False)
+    assert common.last_complete_checkpoint(legacy) == str(kept)
+    assert not half.exists()
+    assert common.last_complete_checkpoint(tmp_path / "legacy") == str(kept)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert common.last_complete_checkpoint(empty) is None
+
+
 # ---------------------------------------------------------------- SIGTERM while writing
 
 def test_sigterm_during_the_cot_write_leaves_nothing_behind(tmp_path):

@@ -323,20 +323,37 @@ def _checkpoint_step(path: Path) -> int | None:
     return int(step) if prefix == "checkpoint" and step.isdigit() and path.is_dir() else None
 
 
+def _saved_completely(path: Path, legacy: bool) -> bool:
+    if (path / CHECKPOINT_COMPLETE).is_file():
+        return True
+    if not legacy:
+        return False
+    # Saved before the marker existed: the Trainer writes trainer_state.json after the weights,
+    # optimizer and RNG state, so a readable one means the save finished.
+    try:
+        json.loads((path / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def last_complete_checkpoint(local: Path) -> str | None:
-    """The newest checkpoint-N in ``local`` that was saved completely; incomplete ones are deleted
-    (they would otherwise count against --save-total-limit and confuse every later resume)."""
+    """The newest checkpoint-N in ``local`` that was saved completely.
+
+    Incomplete checkpoints newer than it (a save the run was killed in) are deleted: they would
+    count against --save-total-limit and be picked by every later resume. Older ones are left.
+    A folder in which no checkpoint carries the marker was written before it existed: there a
+    readable trainer_state.json counts as complete, so upgrading never discards checkpoints."""
     found = sorted((step, path) for path in local.iterdir() if (step := _checkpoint_step(path)) is not None)
-    chosen = None
+    legacy = not any((path / CHECKPOINT_COMPLETE).is_file() for _step, path in found)
     for _step, path in reversed(found):
-        if (path / CHECKPOINT_COMPLETE).is_file():
-            chosen = chosen or str(path)
-            continue
+        if _saved_completely(path, legacy):
+            return str(path)
         log.warning("--resume: %s was not saved completely (the run was killed while saving it); removing it",
                     path)
         import shutil
         shutil.rmtree(path, ignore_errors=True)
-    return chosen
+    return None
 
 
 def prepare_checkpoints(config: TrainingStageConfig) -> tuple[Path, str | None]:
