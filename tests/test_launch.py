@@ -115,8 +115,9 @@ def test_trainjob_runs_the_same_stage_with_the_same_config():
     assert yaml.safe_load(env_value(trainer["env"], launch.CONFIG_ENV)) == config_to_dict(config)
     secret = env_value(trainer["env"], "AWS_SECRET_ACCESS_KEY")["secretKeyRef"]
     assert secret == {"name": "reasoning-object-store", "key": "AWS_SECRET_ACCESS_KEY", "optional": False}
-    (override,) = job["spec"]["podSpecOverrides"]
-    assert override["nodeSelector"] == {"gpu": "h100"} and override["tolerations"][0]["operator"] == "Exists"
+    (override,) = job["spec"]["runtimePatches"]  # Trainer v2.2+ unless told otherwise
+    pod = override["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]
+    assert pod["spec"]["nodeSelector"] == {"gpu": "h100"} and pod["spec"]["tolerations"][0]["operator"] == "Exists"
 
 
 def test_pytorchjob_has_one_master_and_workers_running_the_same_command():
@@ -194,8 +195,9 @@ def test_detect_job_api_prefers_trainer_v2():
 def test_cluster_settings_come_from_the_settings_configmap_env():
     settings = launch.cluster_settings({"REASONING_GPU_NODE_SELECTOR": '{"nvidia.com/gpu.present": "true"}',
                                         "REASONING_GPU_TOLERATIONS": "[]", "REASONING_TRAIN_CPU": "16"})
-    assert settings == {"cpu": "16", "memory": "64Gi", "node_selector": {"nvidia.com/gpu.present": "true"},
-                        "tolerations": []}
+    assert {k: settings[k] for k in ("cpu", "memory", "node_selector", "tolerations", "trainer_version")} == {
+        "cpu": "16", "memory": "64Gi", "node_selector": {"nvidia.com/gpu.present": "true"}, "tolerations": [],
+        "trainer_version": "auto"}
     with pytest.raises(InputError, match="REASONING_GPU_TOLERATIONS"):
         launch.cluster_settings({"REASONING_GPU_TOLERATIONS": "{not json"})
     with pytest.raises(InputError, match="JSON list"):
