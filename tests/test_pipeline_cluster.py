@@ -48,3 +48,47 @@ def test_multi_node_needs_a_checkpoint_prefix_to_exchange_through():
         make_parameters({"gpu_count": 8, "num_nodes": 2})
     with pytest.raises(InputError, match="checkpoint_uri"):
         through_object_store({"model": "m", "dataset": "d", "output": "/s3/out"})
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("REASONING_GPU_NODE_SELECTOR", '{"nvidia.com/gpu.present": true}', "label value string"),
+    ("REASONING_GPU_NODE_SELECTOR", '["pool=gpu"]', "JSON object"),
+    ("REASONING_GPU_NODE_SELECTOR", '{"bad key!": "x"}', "node label key"),
+    ("REASONING_GPU_TOLERATIONS", '{"key": "nvidia.com/gpu"}', "JSON list"),
+    ("REASONING_GPU_TOLERATIONS", '[{"key": "nvidia.com/gpu", "operator": "Exist"}]', "operator must be one of"),
+    ("REASONING_GPU_TOLERATIONS", '[{"key": "nvidia.com/gpu", "effects": "NoSchedule"}]', "unknown toleration"),
+    ("REASONING_GPU_TOLERATIONS", '[{"operator": "Exists", "value": "x"}]', "takes no value"),
+    ("REASONING_GPU_TOLERATIONS", '[{"key": "k", "tolerationSeconds": "60"}]', "integer"),
+    ("REASONING_TRAIN_MEMORY", "64GB", "Kubernetes quantity"),
+    ("REASONING_TRAIN_CPU", "eight", "Kubernetes quantity"),
+    ("REASONING_TRAINER_VERSION", "v3", "must be one of"),
+    ("REASONING_JOB_TIMEOUT_SECONDS", "1h", "whole number of seconds"),
+    ("REASONING_PENDING_TIMEOUT_SECONDS", "0", "whole number of seconds"),
+    ("HF_HUB_OFFLINE", "yes", "must be one of"),
+    ("REASONING_GPU_IMAGE", "ghcr.io/acme/reasoning-gpu", "tag or digest"),
+])
+def test_every_cluster_setting_is_checked_naming_its_key(key, value, words):
+    from reasoning.cluster_settings import check_cluster_settings
+    with pytest.raises(InputError) as error:
+        check_cluster_settings([], {key: value})
+    assert error.value.field.startswith(f"ConfigMap reasoning-settings key {key}") and words in str(error.value)
+
+
+def test_defaults_and_the_overlay_style_values_parse():
+    from reasoning.cluster_settings import DEFAULTS, cluster_settings
+    assert cluster_settings(dict(DEFAULTS))["trainer_version"] == "auto"
+    settings = cluster_settings({"REASONING_GPU_TOLERATIONS": '[{"key": "nvidia.com/gpu", "operator": "Exists", '
+                                                              '"effect": "NoSchedule", "tolerationSeconds": 30}]',
+                                 "REASONING_TRAIN_MEMORY": "160Gi", "REASONING_TRAIN_CPU": "500m",
+                                 "REASONING_GPU_IMAGE": "ghcr.io/a/reasoning-gpu@sha256:" + "0" * 64})
+    assert settings["tolerations"][0]["tolerationSeconds"] == 30 and settings["memory"] == "160Gi"
+
+
+def test_missing_object_store_secret_keys_are_named_in_a_pod_only():
+    from reasoning.cluster_settings import check_object_store_secret
+    pod = {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "AWS_ACCESS_KEY_ID": "id"}
+    with pytest.raises(InputError) as error:
+        check_object_store_secret(["builtin:x", "s3://bucket/data.jsonl"], pod)
+    assert error.value.field == "Secret reasoning-object-store key AWS_SECRET_ACCESS_KEY"
+    check_object_store_secret(["builtin:x", "synthetic:math?n=4"], pod)  # nothing remote: no secret needed
+    check_object_store_secret(["s3://bucket/data.jsonl"], {})  # a laptop: credentials are the user's business
