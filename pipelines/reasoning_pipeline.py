@@ -85,7 +85,7 @@ D = parameter_defaults()
 @dataclass(frozen=True)
 class Placement:
     """How tasks are placed: ``local`` drops what only makes sense in a pod (retries that
-    would stall a failing local run for minutes, and the /cache env of the model-cache PVC)."""
+    would stall a failing local run for minutes, and the /cache env of the per-task cache volume)."""
     cpu_image: str
     gpu_image: str
     local: bool = False

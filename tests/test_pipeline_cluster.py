@@ -92,3 +92,34 @@ def test_missing_object_store_secret_keys_are_named_in_a_pod_only():
     assert error.value.field == "Secret reasoning-object-store key AWS_SECRET_ACCESS_KEY"
     check_object_store_secret(["builtin:x", "synthetic:math?n=4"], pod)  # nothing remote: no secret needed
     check_object_store_secret(["s3://bucket/data.jsonl"], {})  # a laptop: credentials are the user's business
+
+
+def test_gpu_image_shows_no_gpus_to_pods_that_request_none():
+    """The CUDA base image's NVIDIA_VISIBLE_DEVICES=all would expose every GPU of a node to a CPU task."""
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[1] / "images" / "gpu" / "Dockerfile").read_text()
+    settings = [line.split("=", 1)[1].strip() for line in text.splitlines()
+                if line.strip().removeprefix("ENV ").startswith("NVIDIA_VISIBLE_DEVICES=")]
+    assert settings == ["void"]
+
+
+def test_submit_passes_the_service_account(monkeypatch, tmp_path):
+    """KFP's API server does not run here: a stand-in kfp.Client records what would be sent."""
+    import kfp
+
+    from pipelines.cli import main
+    sent = {}
+
+    class RecordingClient:
+        def __init__(self, host, namespace=None):
+            sent["host"] = host
+
+        def create_run_from_pipeline_package(self, package, **kwargs):
+            sent.update(kwargs)
+            return type("Run", (), {"run_id": "run-1"})()
+
+    monkeypatch.setattr(kfp, "Client", RecordingClient)
+    assert main(["submit", "--host", "http://kfp", "--namespace", "team-reasoning",
+                 "--service-account", "reasoning-pipeline-runner", "gpu_count=1"]) == 0
+    assert sent["service_account"] == "reasoning-pipeline-runner" and sent["namespace"] == "team-reasoning"
+    assert sent["arguments"]["gpu_count"] == 1

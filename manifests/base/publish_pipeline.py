@@ -13,7 +13,6 @@ import hashlib
 import os
 import sys
 
-
 IMAGE_SETTINGS = {"reasoning-cpu": "REASONING_CPU_IMAGE", "reasoning-gpu": "REASONING_GPU_IMAGE"}
 
 
