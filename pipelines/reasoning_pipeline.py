@@ -37,6 +37,7 @@ from components.import_dataset.component import build as build_import_dataset
 from components.import_model.component import build as build_import_model
 from components.reasoning_grpo.component import build as build_grpo
 from components.reasoning_sft.component import build as build_sft
+from components.serve_model.component import build as build_serve_model
 from components.validate_parameters.component import build as build_validate
 from reasoning.cluster_settings import (
     DEFAULTS as SETTINGS_DEFAULTS,
@@ -146,6 +147,7 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
     grpo_op = build_grpo(placement.gpu_image)
     evaluate_op = build_evaluate(placement.gpu_image)
     export_op = build_export_model(placement.cpu_image)
+    serve_op = build_serve_model(placement.cpu_image)
 
     def train(op, display: str, checkpoint_uri, gpu_type, gpu_count, num_nodes, train_task_gpus,
               train_tolerations, train_node_selector, **inputs):
@@ -164,8 +166,8 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
         max_completion_length: int, lora_r: int, train_rows: int, seed: int,
         correctness_weight: float, format_weight: float, consistency_weight: float, length_weight: float,
         process_weight: float, eval_datasets: str, eval_limit: int, eval_max_new_tokens: int,
-        export_destination: str, checkpoint_uri: str, gpu_type: str, gpu_count: int, num_nodes: int,
-        train_task_gpus: int, train_tolerations: list, train_node_selector: dict, eval_gpu_count: int,
+        export_destination: str, serve_model: bool, serving_name: str, checkpoint_uri: str, gpu_type: str,
+        gpu_count: int, num_nodes: int, train_task_gpus: int, train_tolerations: list, train_node_selector: dict, eval_gpu_count: int,
         eval_tolerations: list, eval_node_selector: dict,
     ):
         grpo = train(grpo_op, "GRPO", checkpoint_uri, gpu_type, gpu_count, num_nodes, train_task_gpus,
@@ -185,6 +187,15 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
         with dsl.If(export_destination != "", name="export"):
             configure(export_op(model=grpo.outputs["grpo_model"], destination=export_destination), placement,
                       name="export final model", resources="data", retries="io", caching="export")
+        # Serving is gated on the evaluation: only a model ahead of the one it started from gets an
+        # InferenceService; otherwise the report's "Promotion" section says why not.
+        with dsl.If(serve_model == True, name="serve"):  # noqa: E712 - a KFP condition
+            with dsl.If(evaluation.outputs["promote"] == True, name="promoted"):  # noqa: E712
+                configure(serve_op(model=grpo.outputs["grpo_model"], destination=export_destination,
+                                   serving_name=serving_name, gpus=eval_gpu_count,
+                                   promotion_reason=evaluation.outputs["promotion_reason"]),
+                          placement, name="InferenceService for the promoted model", resources="light",
+                          retries="io", caching="export")
 
     rl_names = [name for name in inspect.signature(rl_and_report.pipeline_func).parameters
                 if name not in ("base_model", "sft_model", "policy", "problems")]
@@ -198,8 +209,8 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
         max_completion_length: int, lora_r: int, train_rows: int, seed: int,
         correctness_weight: float, format_weight: float, consistency_weight: float, length_weight: float,
         process_weight: float, eval_datasets: str, eval_limit: int, eval_max_new_tokens: int,
-        export_destination: str, checkpoint_uri: str, gpu_type: str, gpu_count: int, num_nodes: int,
-        train_task_gpus: int, train_tolerations: list, train_node_selector: dict, eval_gpu_count: int,
+        export_destination: str, serve_model: bool, serving_name: str, checkpoint_uri: str, gpu_type: str,
+        gpu_count: int, num_nodes: int, train_task_gpus: int, train_tolerations: list, train_node_selector: dict, eval_gpu_count: int,
         eval_tolerations: list, eval_node_selector: dict,
     ):
         given = dict(locals())
@@ -252,6 +263,7 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
         process_weight: float = D["process_weight"],
         eval_datasets: str = D["eval_datasets"], eval_limit: int = D["eval_limit"],
         eval_max_new_tokens: int = D["eval_max_new_tokens"], export_destination: str = D["export_destination"],
+        serve_model: bool = D["serve_model"], serving_name: str = D["serving_name"],
         checkpoint_uri: str = D["checkpoint_uri"],
         gpu_type: str = D["gpu_type"], gpu_count: int = D["gpu_count"], num_nodes: int = D["num_nodes"],
         eval_gpu_count: int = D["eval_gpu_count"], gpu_node_selector: dict = D["gpu_node_selector"],

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,10 @@ class PipelineParameters:
     eval_limit: int = option(100, "problems per evaluation dataset")
     eval_max_new_tokens: int = option(256, "new tokens per evaluation response")
     export_destination: str = option("", "where to export the final model (local path or s3:// URI; '' = no export)")
+    serve_model: bool = option(False, "when the evaluation shows the final model ahead of the base model, write a "
+                                      "KServe InferenceService (vLLM) for the exported model; needs an s3:// "
+                                      "export_destination")
+    serving_name: str = option("reasoning-r1", "name of the InferenceService (a DNS label)")
     checkpoint_uri: str = option("", "object-store prefix for training checkpoints, so a retried pod resumes; each run "
                                      "writes under <prefix>/<run id>/ ('' = none; required when num_nodes > 1)")
     # --- cluster placement (ignored by kfp.local)
@@ -124,6 +129,12 @@ class PipelineParameters:
         need(self.num_nodes == 1 or bool(self.checkpoint_uri),
              "must be set when num_nodes > 1: the nodes exchange the model, data and output through it",
              "checkpoint_uri")
+        need(not self.serve_model or self.export_destination.startswith(("s3://", "minio://")),
+             "serving reads the exported model from object storage: set an s3:// export_destination",
+             "export_destination")
+        need(not self.serve_model or bool(re.fullmatch(r"[a-z]([-a-z0-9]{0,43}[a-z0-9])?", self.serving_name)),
+             f"must be a DNS label (lower case letters, digits, '-'; at most 45), got {self.serving_name!r}",
+             "serving_name")
         need(not self.context_steps or bool(self.context_dataset),
              "context_steps > 0 needs a context_dataset to train on", "context_steps")
 

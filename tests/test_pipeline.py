@@ -55,7 +55,7 @@ def test_every_component_is_in_the_pipeline(compiled):
     _, spec, _ = compiled
     components = {component_of(name) for name in spec["deploymentSpec"]["executors"]}
     assert components == {"validate-parameters", "import-model", "import-dataset", "generate-cot", "reasoning-sft",
-                          "extend-context", "reasoning-grpo", "evaluate", "export-model"}
+                          "extend-context", "reasoning-grpo", "evaluate", "export-model", "serve-model"}
 
 
 GPU_CAPABLE = (*TRAINING, "evaluate")
@@ -162,13 +162,13 @@ def test_retries_and_caching(compiled):
     for component, task in all_tasks(spec):
         seen.add(component)
         caching = task.get("cachingOptions", {}).get("enableCache", False)
-        assert caching is (component not in ("validate-parameters", "export-model")), component
+        assert caching is (component not in ("validate-parameters", "export-model", "serve-model")), component
         retry = task.get("retryPolicy")
         if component == "validate-parameters":
             assert retry is None  # a bad parameter does not get better by retrying
         else:
             assert retry["maxRetryCount"] >= 2 and retry["backoffDuration"] and retry["backoffFactor"] == 2.0, component
-    assert len(seen) == 9
+    assert len(seen) == 10
 
 
 def test_every_task_runs_after_validation(compiled):
@@ -264,3 +264,20 @@ def test_run_script_flags():
     refused = subprocess.run([str(script), "--host", "http://127.0.0.1:9", "--group-size", "1"],
                              capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and "group_size" in refused.stderr
+
+
+def test_serving_is_gated_on_the_evaluation(compiled):
+    """The InferenceService task runs only under a condition on the evaluate task's `promote` output."""
+    _, spec, _ = compiled
+    gates = []
+    for component in spec["components"].values():
+        for task in (component.get("dag") or {}).get("tasks", {}).values():
+            condition = (task.get("triggerPolicy") or {}).get("condition", "")
+            if "promote" in condition:
+                gates.append((task, condition))
+    assert gates, "no condition on the evaluation's promote output"
+    for task, condition in gates:
+        assert "evaluate" in str(task["inputs"]["parameters"]) and "== true" in condition
+        inner = spec["components"][task["componentRef"]["name"]]["dag"]["tasks"]
+        assert [component_of(t["componentRef"]["name"].removeprefix("comp-")) for t in inner.values()] == [
+            "serve-model"]

@@ -123,3 +123,13 @@ def test_submit_passes_the_service_account(monkeypatch, tmp_path):
                  "--service-account", "reasoning-pipeline-runner", "gpu_count=1"]) == 0
     assert sent["service_account"] == "reasoning-pipeline-runner" and sent["namespace"] == "team-reasoning"
     assert sent["arguments"]["gpu_count"] == 1
+
+
+def test_serving_needs_an_object_store_export_and_a_dns_name():
+    with pytest.raises(InputError) as error:
+        make_parameters({"serve_model": True, "export_destination": "/tmp/model"})
+    assert error.value.field == "export_destination"
+    with pytest.raises(InputError) as error:
+        make_parameters({"serve_model": True, "export_destination": "s3://b/m", "serving_name": "R1_model"})
+    assert error.value.field == "serving_name"
+    assert make_parameters({"serve_model": True, "export_destination": "s3://b/m"}).serving_name == "reasoning-r1"
