@@ -4,6 +4,7 @@
     python -m pipelines.cli run --recipe recipes/pipeline_default_cpu.yaml [--storage s3://bucket/prefix]
                                 [--output-dir runs/] [--runner subprocess|docker] [--image IMAGE] [key=value ...]
     python -m pipelines.cli submit --host URL [--recipe R] [--experiment NAME] [--run-name NAME]
+                                   [--namespace NS] [--service-account reasoning-pipeline-runner]
                                    [--package pipelines/reasoning_pipeline.yaml] [key=value ...]
 
 `reasoning pipeline ...` runs the same commands. ``key=value`` arguments override the
@@ -167,14 +168,15 @@ def run_command(args: argparse.Namespace) -> int:
 
 def submit(host: str, parameters: dict[str, Any], *, package: str | os.PathLike = DEFAULT_PACKAGE,
            experiment: str = "reasoning", run_name: str | None = None, namespace: str | None = None,
-           enable_caching: bool | None = None) -> str:
+           enable_caching: bool | None = None, service_account: str | None = None) -> str:
     """Submit the compiled package to a Kubeflow Pipelines endpoint; returns the run id."""
     import kfp
     parameters = validate_parameters(parameters, check_inputs=False)  # local files are not the cluster's
     client = kfp.Client(host=host, namespace=namespace)
     result = client.create_run_from_pipeline_package(
         str(package), arguments=parameters, run_name=run_name or time.strftime("reasoning-%Y%m%d-%H%M%S"),
-        experiment_name=experiment, namespace=namespace, enable_caching=enable_caching)
+        experiment_name=experiment, namespace=namespace, enable_caching=enable_caching,
+        service_account=service_account)
     return result.run_id
 
 
@@ -188,7 +190,8 @@ def submit_command(args: argparse.Namespace) -> int:
         package = compile_pipeline(str(Path(tempfile.mkdtemp(prefix="reasoning-pipeline-")) / "pipeline.yaml"),
                                    args.image_registry, args.image_tag)
     run_id = submit(args.host, parameters, package=package, experiment=args.experiment, run_name=args.run_name,
-                    namespace=args.namespace, enable_caching=False if args.no_cache else None)
+                    namespace=args.namespace, enable_caching=False if args.no_cache else None,
+                    service_account=args.service_account)
     print(f"submitted run {run_id} to {args.host} (experiment {args.experiment})")
     return 0
 
@@ -227,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     submit_parser.add_argument("--experiment", default="reasoning", help="experiment name")
     submit_parser.add_argument("--run-name", help="run name (default: reasoning-<timestamp>)")
     submit_parser.add_argument("--namespace", help="Kubeflow profile namespace (multi-user installs)")
+    submit_parser.add_argument("--service-account",
+                               help="ServiceAccount the run's pods use; multi-node training needs one allowed to "
+                                    "create TrainJobs: reasoning-pipeline-runner from manifests/ (default: the "
+                                    "namespace's pipeline runner)")
     submit_parser.add_argument("--package", default=str(DEFAULT_PACKAGE), help="compiled pipeline YAML")
     submit_parser.add_argument("--compile", action="store_true",
                                help="compile for --image-registry/--image-tag instead of using --package")

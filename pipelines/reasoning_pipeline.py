@@ -10,7 +10,13 @@ with what that branch produced, so downstream tasks always get the model the run
 made (SFT on CoT rows or on the rows as they are; GRPO on the context-extended model or
 on the SFT model). Every cluster setting is made here, where the
 pipeline is assembled: images, resources, accelerators, tolerations, node selectors,
-retries, caching, the object-store secret and the model-cache PVC.
+retries, caching, step timeouts, the object-store and Hub-token secrets, the settings
+ConfigMap and each task's own cache volume.
+
+The first task (validate_parameters) also derives what depends on several parameters or on
+the run: the per-run checkpoint prefix (``<checkpoint_uri>/<KFP run id>``) and GPU placement
+(GPU requests, the GPU toleration and node selector only for tasks that get GPUs; a
+multi-node training task's own pod gets none, its TrainJob does).
 
 Compile (writes pipelines/reasoning_pipeline.yaml):
     python -m pipelines.cli compile --image-registry ghcr.io/example --image-tag 0.1.0
@@ -31,14 +37,28 @@ from components.import_dataset.component import build as build_import_dataset
 from components.import_model.component import build as build_import_model
 from components.reasoning_grpo.component import build as build_grpo
 from components.reasoning_sft.component import build as build_sft
+from components.serve_model.component import build as build_serve_model
 from components.validate_parameters.component import build as build_validate
+from reasoning.cluster_settings import (
+    DEFAULTS as SETTINGS_DEFAULTS,
+)
+from reasoning.cluster_settings import (
+    HF_TOKEN_SECRET,
+    OBJECT_STORE_KEYS,
+    OBJECT_STORE_SECRET,
+    SETTINGS_CONFIG_MAP,
+)
 from reasoning.pipeline_params import parameter_defaults
 
 PIPELINE_NAME = "reasoning-r1-pipeline"
-SECRET_NAME = "reasoning-object-store"
-SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL")
-CACHE_PVC, CACHE_MOUNT, CACHE_ENV = "reasoning-model-cache", "/cache", "/cache/reasoning"
-GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+SECRET_NAME = OBJECT_STORE_SECRET
+SECRET_KEYS = OBJECT_STORE_KEYS
+# Each task gets its own cache volume (an emptyDir: world-writable, so UID 10001 writes it without an
+# fsGroup, and it never makes two pods wait on one ReadWriteOnce claim). The image ships the builtin
+# model converted (/opt/reasoning/cache); a downloaded model lives in the artifact, not in this cache.
+CACHE_VOLUME, CACHE_MOUNT, CACHE_ENV, CACHE_SIZE = "reasoning-cache", "/cache", "/cache/reasoning", "200Gi"
+# pod deadline per kind of task (kfp.kubernetes.set_timeout): a hung step fails instead of holding a node
+TIMEOUTS = {"light": 15 * 60, "data": 6 * 3600, "train": 72 * 3600, "eval": 24 * 3600}
 
 # (cpu request, memory request, cpu limit, memory limit) per kind of task. Training sizes
 # fit a 135M-parameter model on CPU and leave a GPU node's host memory for dataloaders.
@@ -66,7 +86,7 @@ D = parameter_defaults()
 @dataclass(frozen=True)
 class Placement:
     """How tasks are placed: ``local`` drops what only makes sense in a pod (retries that
-    would stall a failing local run for minutes, and the /cache env of the model-cache PVC)."""
+    would stall a failing local run for minutes, and the /cache env of the per-task cache volume)."""
     cpu_image: str
     gpu_image: str
     local: bool = False
@@ -84,29 +104,32 @@ def configure(task: dsl.PipelineTask, placement: Placement, *, name: str, resour
         count, backoff, factor, backoff_max = retry
         task.set_retry(num_retries=count, backoff_duration=backoff, backoff_factor=factor,
                        backoff_max_duration=backoff_max)
-    # optional: a run that reads and writes no object storage needs no secret in its namespace.
+    kubernetes.set_timeout(task, TIMEOUTS[resources])
+    # optional: a run that reads and writes no object storage needs no secret in its namespace
+    # (validate_parameters names the missing key when the run does).
     kubernetes.use_secret_as_env(task, secret_name=SECRET_NAME, secret_key_to_env={k: k for k in SECRET_KEYS},
                                  optional=True)
-    kubernetes.mount_pvc(task, pvc_name=CACHE_PVC, mount_path=CACHE_MOUNT)
+    # a Hub model id in-cluster (HF_HUB_OFFLINE=0 in reasoning-settings) may need a token
+    kubernetes.use_secret_as_env(task, secret_name=HF_TOKEN_SECRET, secret_key_to_env={"HF_TOKEN": "HF_TOKEN"},
+                                 optional=True)
+    # Every task sees the cluster's settings (validated by the first task): images and sizes for
+    # multi-node jobs, the Trainer version, timeouts, and HF_HUB_OFFLINE over the image's default.
+    kubernetes.use_config_map_as_env(task, SETTINGS_CONFIG_MAP, {key: key for key in SETTINGS_DEFAULTS},
+                                     optional=True)
+    kubernetes.empty_dir_mount(task, volume_name=CACHE_VOLUME, mount_path=CACHE_MOUNT, size_limit=CACHE_SIZE)
     if not placement.local:
         task.set_env_variable("REASONING_CACHE", CACHE_ENV)
     return task
 
 
-SETTINGS_CONFIG_MAP = "reasoning-settings"
-SETTINGS_KEYS = ("REASONING_CPU_IMAGE", "REASONING_GPU_IMAGE", "REASONING_GPU_NODE_SELECTOR",
-                 "REASONING_GPU_TOLERATIONS", "REASONING_TRAIN_CPU", "REASONING_TRAIN_MEMORY")
-
-
-def on_accelerator(task: dsl.PipelineTask, gpu_type, gpu_count, node_selector) -> dsl.PipelineTask:
-    """Training placement; pipeline parameters, so one compiled YAML serves CPU and GPU runs."""
-    task.set_accelerator_type(gpu_type).set_accelerator_limit(gpu_count)
-    kubernetes.add_toleration_json(task, GPU_TOLERATION)
+def on_accelerator(task: dsl.PipelineTask, gpu_type, gpus, tolerations, node_selector) -> dsl.PipelineTask:
+    """GPU placement from values validate_parameters derived, so one compiled YAML serves CPU and GPU
+    runs: with 0 GPUs there is no toleration and no node selector (a CPU task stays off GPU nodes)."""
+    task.set_accelerator_type(gpu_type).set_accelerator_limit(gpus)
+    kubernetes.add_toleration_json(task, tolerations)
     kubernetes.add_node_selector_json(task, node_selector)
-    # Sizes, node selector and tolerations of multi-node TrainJob pods come from the cluster's
-    # `reasoning-settings` ConfigMap (manifests/base), read by reasoning.launch.
-    kubernetes.use_config_map_as_env(task, SETTINGS_CONFIG_MAP,
-                                     {key: key for key in SETTINGS_KEYS}, optional=True)
+    # NCCL and DataLoader workers share memory through /dev/shm (64 MiB by default in a container)
+    kubernetes.empty_dir_mount(task, volume_name="dshm", mount_path="/dev/shm", medium="Memory")
     return task
 
 
@@ -117,16 +140,20 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
     import_model_op = build_import_model(placement.cpu_image)
     import_dataset_op = build_import_dataset(placement.cpu_image)
     cot_op = build_generate_cot(placement.cpu_image)
+    # teacher sampling and evaluation may get GPUs (eval_gpu_count): the image with CUDA torch
+    teacher_cot_op = build_generate_cot(placement.gpu_image)
     sft_op = build_sft(placement.gpu_image)
     context_op = build_extend_context(placement.gpu_image)
     grpo_op = build_grpo(placement.gpu_image)
-    evaluate_op = build_evaluate(placement.cpu_image)
+    evaluate_op = build_evaluate(placement.gpu_image)
     export_op = build_export_model(placement.cpu_image)
+    serve_op = build_serve_model(placement.cpu_image)
 
-    def train(op, display: str, checkpoint_uri, gpu_type, gpu_count, num_nodes, gpu_node_selector, **inputs):
+    def train(op, display: str, checkpoint_uri, gpu_type, gpu_count, num_nodes, train_task_gpus,
+              train_tolerations, train_node_selector, **inputs):
         task = configure(op(**inputs, checkpoint_uri=checkpoint_uri, gpu_count=gpu_count, num_nodes=num_nodes),
                          placement, name=display, resources="train", retries="train", caching="train")
-        return on_accelerator(task, gpu_type, gpu_count, gpu_node_selector)
+        return on_accelerator(task, gpu_type, train_task_gpus, train_tolerations, train_node_selector)
 
     # Why sub-pipelines rather than dsl.OneOf: kfp.local (2.17) resolves OneOf for parameters
     # only, not artifacts. Each optional stage is a dsl.If/dsl.Else pair whose branches call
@@ -139,23 +166,36 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
         max_completion_length: int, lora_r: int, train_rows: int, seed: int,
         correctness_weight: float, format_weight: float, consistency_weight: float, length_weight: float,
         process_weight: float, eval_datasets: str, eval_limit: int, eval_max_new_tokens: int,
-        export_destination: str, checkpoint_uri: str, gpu_type: str, gpu_count: int, num_nodes: int,
-        gpu_node_selector: dict,
+        export_destination: str, serve_model: bool, serving_name: str, checkpoint_uri: str, gpu_type: str,
+        gpu_count: int, num_nodes: int, train_task_gpus: int, train_tolerations: list, train_node_selector: dict, eval_gpu_count: int,
+        eval_tolerations: list, eval_node_selector: dict,
     ):
-        grpo = train(grpo_op, "GRPO", checkpoint_uri, gpu_type, gpu_count, num_nodes, gpu_node_selector,
+        grpo = train(grpo_op, "GRPO", checkpoint_uri, gpu_type, gpu_count, num_nodes, train_task_gpus,
+                     train_tolerations, train_node_selector,
                      model=policy, dataset=problems, grpo_iterations=grpo_iterations, group_size=group_size,
                      grpo_learning_rate=grpo_learning_rate, grpo_batch_size=grpo_batch_size,
                      max_completion_length=max_completion_length, lora_r=lora_r, train_rows=train_rows, seed=seed,
                      correctness_weight=correctness_weight, format_weight=format_weight,
                      consistency_weight=consistency_weight, length_weight=length_weight,
                      process_weight=process_weight)
-        configure(evaluate_op(base_model=base_model, sft_model=sft_model, grpo_model=grpo.outputs["grpo_model"],
-                              eval_datasets=eval_datasets, eval_limit=eval_limit,
-                              eval_max_new_tokens=eval_max_new_tokens, seed=seed),
-                  placement, name="evaluate base vs SFT vs GRPO", resources="eval", retries="io", caching="eval")
+        evaluation = configure(evaluate_op(base_model=base_model, sft_model=sft_model,
+                                           grpo_model=grpo.outputs["grpo_model"], eval_datasets=eval_datasets,
+                                           eval_limit=eval_limit, eval_max_new_tokens=eval_max_new_tokens, seed=seed),
+                               placement, name="evaluate base vs SFT vs GRPO", resources="eval", retries="io",
+                               caching="eval")
+        on_accelerator(evaluation, gpu_type, eval_gpu_count, eval_tolerations, eval_node_selector)
         with dsl.If(export_destination != "", name="export"):
             configure(export_op(model=grpo.outputs["grpo_model"], destination=export_destination), placement,
                       name="export final model", resources="data", retries="io", caching="export")
+        # Serving is gated on the evaluation: only a model ahead of the one it started from gets an
+        # InferenceService; otherwise the report's "Promotion" section says why not.
+        with dsl.If(serve_model == True, name="serve"):  # noqa: E712 - a KFP condition
+            with dsl.If(evaluation.outputs["promote"] == True, name="promoted"):  # noqa: E712
+                configure(serve_op(model=grpo.outputs["grpo_model"], destination=export_destination,
+                                   serving_name=serving_name, gpus=eval_gpu_count,
+                                   promotion_reason=evaluation.outputs["promotion_reason"]),
+                          placement, name="InferenceService for the promoted model", resources="light",
+                          retries="io", caching="export")
 
     rl_names = [name for name in inspect.signature(rl_and_report.pipeline_func).parameters
                 if name not in ("base_model", "sft_model", "policy", "problems")]
@@ -169,12 +209,14 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
         max_completion_length: int, lora_r: int, train_rows: int, seed: int,
         correctness_weight: float, format_weight: float, consistency_weight: float, length_weight: float,
         process_weight: float, eval_datasets: str, eval_limit: int, eval_max_new_tokens: int,
-        export_destination: str, checkpoint_uri: str, gpu_type: str, gpu_count: int, num_nodes: int,
-        gpu_node_selector: dict,
+        export_destination: str, serve_model: bool, serving_name: str, checkpoint_uri: str, gpu_type: str,
+        gpu_count: int, num_nodes: int, train_task_gpus: int, train_tolerations: list, train_node_selector: dict, eval_gpu_count: int,
+        eval_tolerations: list, eval_node_selector: dict,
     ):
         given = dict(locals())
         rl = {name: given[name] for name in rl_names}
-        placing = (checkpoint_uri, gpu_type, gpu_count, num_nodes, gpu_node_selector)
+        placing = (checkpoint_uri, gpu_type, gpu_count, num_nodes, train_task_gpus, train_tolerations,
+                   train_node_selector)
         sft = train(sft_op, "SFT", *placing, model=base_model, dataset=sft_rows, sft_epochs=sft_epochs,
                     sft_max_steps=sft_max_steps, sft_learning_rate=sft_learning_rate, sft_batch_size=sft_batch_size,
                     lora_r=lora_r, max_length=max_length, train_rows=train_rows, seed=seed)
@@ -221,14 +263,20 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
         process_weight: float = D["process_weight"],
         eval_datasets: str = D["eval_datasets"], eval_limit: int = D["eval_limit"],
         eval_max_new_tokens: int = D["eval_max_new_tokens"], export_destination: str = D["export_destination"],
+        serve_model: bool = D["serve_model"], serving_name: str = D["serving_name"],
         checkpoint_uri: str = D["checkpoint_uri"],
         gpu_type: str = D["gpu_type"], gpu_count: int = D["gpu_count"], num_nodes: int = D["num_nodes"],
-        gpu_node_selector: dict = D["gpu_node_selector"],
+        eval_gpu_count: int = D["eval_gpu_count"], gpu_node_selector: dict = D["gpu_node_selector"],
     ):
         given = {name: value for name, value in locals().items() if name in D}
-        rest = {name: given[name] for name in tail_names}
-        check = configure(validate_op(**given), placement, name="validate parameters", resources="light",
-                          retries="none", caching="validate")
+        check = configure(validate_op(**given, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER), placement,
+                          name="validate parameters", resources="light", retries="none", caching="validate")
+        # checkpoint_uri becomes this run's prefix; placement comes from the validated parameters
+        derived = {"checkpoint_uri": check.outputs["checkpoint_prefix"],
+                   **{name: check.outputs[name] for name in ("train_task_gpus", "train_tolerations",
+                                                             "train_node_selector", "eval_tolerations",
+                                                             "eval_node_selector")}}
+        rest = {name: derived.get(name, given.get(name)) for name in tail_names}
         base = configure(import_model_op(source=base_model).after(check), placement, name="import base model",
                          resources="data", retries="io", caching="import")
         problems = configure(import_dataset_op(source=dataset, limit=train_rows).after(check), placement,
@@ -239,10 +287,12 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
             with dsl.If(teacher_model != "", name="with-teacher"):
                 teacher = configure(import_model_op(source=teacher_model), placement, name="import teacher",
                                     resources="data", retries="io", caching="import")
-                sampled = configure(cot_op(problems=rows, reasoning_type=reasoning_type, seed=seed,
-                                           teacher=teacher.outputs["model"]),
+                sampled = configure(teacher_cot_op(problems=rows, reasoning_type=reasoning_type, seed=seed,
+                                                   teacher=teacher.outputs["model"]),
                                     placement, name="generate CoT (teacher)", resources="eval", retries="io",
                                     caching="cot")
+                on_accelerator(sampled, gpu_type, eval_gpu_count, check.outputs["eval_tolerations"],
+                               check.outputs["eval_node_selector"])
                 train_and_report(base_model=base.outputs["model"], sft_rows=sampled.outputs["cot_dataset"],
                                  problems=rows, **rest)
             with dsl.Else():

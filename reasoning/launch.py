@@ -9,8 +9,12 @@
   -m reasoning.stages.<stage> --config <yaml>`` runs as a subprocess (output streamed);
 - several nodes: a Kubeflow Trainer v2 ``TrainJob`` (or a Training Operator ``PyTorchJob`` where
   only that is installed, found through API discovery) whose every node runs that same
-  ``accelerate launch`` command on the same recipe; it is submitted with the kubernetes client,
-  rank 0's log is streamed, and a failed job raises ``LaunchError``.
+  ``accelerate launch`` command on the same recipe; it is submitted with the kubernetes client
+  (``fieldValidation=Strict``, in the field layout of the installed Trainer version, see
+  ``reasoning.trainjob``), owned by this KFP task's pod, and rank 0's log is streamed. A failed
+  job, one past ``REASONING_JOB_TIMEOUT_SECONDS``, one with a pod that cannot start or stays
+  unschedulable past ``REASONING_PENDING_TIMEOUT_SECONDS``, or a cancelled step (SIGTERM) deletes
+  the job and raises ``LaunchError``.
 
 All three run the same stage module with the same config, so a recipe behaves the same on a
 laptop and on a cluster. No kfp import here: the KFP training components call ``run_stage``.
@@ -34,8 +38,11 @@ from typing import Any
 
 import yaml
 
-from reasoning import storage
+from reasoning import storage, trainjob
+from reasoning.cluster_settings import HF_TOKEN_SECRET, OBJECT_STORE_KEYS, OBJECT_STORE_SECRET, cluster_settings
+from reasoning.cluster_settings import job_options as job_options_from
 from reasoning.fileio import InputError
+from reasoning.trainjob import PYTORCHJOB_API, TRAINJOB_API, job_outcome, rank0_selector  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +54,6 @@ STAGES = {
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Where images/*/Dockerfile put configs/ (the package is installed non-editable there).
 IMAGE_CONFIG_DIR = "/opt/reasoning/configs"
-OBJECT_STORE_SECRET = "reasoning-object-store"
-TRAINJOB_API = ("trainer.kubeflow.org", "v1alpha1", "trainjobs")
-PYTORCHJOB_API = ("kubeflow.org", "v1", "pytorchjobs")
 # Pod states that never fix themselves: waiting on them would hang the launcher forever.
 STUCK_REASONS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError",
                  "CreateContainerError"}
@@ -198,38 +202,17 @@ def output_metrics(output: str) -> dict[str, Any]:
 
 def _pod_env(config_text: str, needs_secret: bool) -> tuple[list[dict], list[dict]]:
     env = [{"name": CONFIG_ENV, "value": config_text},
-           # the PVC is ReadWriteOnce and cannot follow pods to several nodes: convert into the pod
+           # each pod converts into its own disk: a volume cannot follow pods to several nodes
            {"name": "REASONING_CACHE", "value": "/tmp/reasoning-cache"},
            {"name": "HF_HUB_OFFLINE", "value": os.environ.get("HF_HUB_OFFLINE", "1")},
-           {"name": "NCCL_DEBUG", "value": "WARN"}]
+           {"name": "NCCL_DEBUG", "value": "WARN"},
+           # a Hub model id in-cluster (HF_HUB_OFFLINE=0) may need a token; the Secret is optional
+           {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": HF_TOKEN_SECRET, "key": "HF_TOKEN",
+                                                                "optional": True}}}]
     # optional only when nothing remote is read or written: a missing secret then blocks the pod
     # (CreateContainerConfigError), which the launcher reports instead of a late S3 error.
     env_from = [{"secretRef": {"name": OBJECT_STORE_SECRET, "optional": not needs_secret}}]
     return env, env_from
-
-
-def _resources(gpus_per_node: int, cpu: str, memory: str) -> dict[str, Any]:
-    limits = {"nvidia.com/gpu": str(gpus_per_node), "cpu": cpu, "memory": memory}
-    return {"requests": dict(limits), "limits": limits}
-
-
-def cluster_settings(environ: dict[str, str] | None = None) -> dict[str, Any]:
-    """Job sizing and GPU scheduling from the reasoning-settings ConfigMap (exposed as env)."""
-    import json
-    environ = dict(os.environ if environ is None else environ)
-    settings: dict[str, Any] = {"cpu": environ.get("REASONING_TRAIN_CPU", "8"),
-                                "memory": environ.get("REASONING_TRAIN_MEMORY", "64Gi")}
-    for key, env_name, kind in (("node_selector", "REASONING_GPU_NODE_SELECTOR", dict),
-                                ("tolerations", "REASONING_GPU_TOLERATIONS", list)):
-        text = environ.get(env_name, "").strip()
-        try:
-            value = json.loads(text) if text else kind()
-        except ValueError as exc:
-            raise InputError(f"not valid JSON: {exc}", field=env_name) from None
-        if not isinstance(value, kind):
-            raise InputError(f"must be a JSON {kind.__name__}", field=env_name)
-        settings[key] = value
-    return settings
 
 
 def _uses_remote(config_obj: Any) -> bool:
@@ -237,72 +220,39 @@ def _uses_remote(config_obj: Any) -> bool:
                for name in ("model", "dataset", "output", "checkpoint_uri"))
 
 
-def build_trainjob(stage: str, config_obj: Any, *, name: str, namespace: str, image: str, num_nodes: int,
-                   gpus_per_node: int, zero_stage: int = 2, runtime: str = "torch-distributed",
-                   cpu: str = "8", memory: str = "64Gi", service_account: str | None = None,
-                   node_selector: dict[str, str] | None = None,
-                   tolerations: list[dict] | None = None) -> dict[str, Any]:
-    """A Kubeflow Trainer v2 TrainJob running ``stage`` with ``config_obj`` on ``num_nodes`` nodes."""
-    command = node_shell_command(stage, num_nodes=num_nodes, gpus_per_node=gpus_per_node, zero_stage=zero_stage)
+def _node_pod(stage: str, config_obj: Any, *, num_nodes: int, gpus_per_node: int,
+              zero_stage: int) -> tuple[list[str], list[dict], list[dict]]:
+    command = ["bash", "-c", node_shell_command(stage, num_nodes=num_nodes, gpus_per_node=gpus_per_node,
+                                                zero_stage=zero_stage)]
     env, env_from = _pod_env(config_yaml(config_obj, f"python -m {STAGES[stage][0]} --config <this file>"),
                              _uses_remote(config_obj))
-    job: dict[str, Any] = {
-        "apiVersion": f"{TRAINJOB_API[0]}/{TRAINJOB_API[1]}", "kind": "TrainJob",
-        "metadata": {"name": name, "namespace": namespace,
-                     "labels": {"app.kubernetes.io/part-of": "reasoning", "reasoning/stage": stage}},
-        "spec": {
-            "runtimeRef": {"name": runtime},
-            "trainer": {"image": image, "command": ["bash", "-c", command], "numNodes": num_nodes,
-                        "numProcPerNode": gpus_per_node,
-                        "resourcesPerNode": _resources(gpus_per_node, cpu, memory), "env": env},
-        },
-    }
+    return command, env, env_from
+
+
+def build_trainjob(stage: str, config_obj: Any, *, name: str, namespace: str, image: str, num_nodes: int,
+                   gpus_per_node: int, zero_stage: int = 2, version: str = "v2.2", **options: Any) -> dict[str, Any]:
+    """A Kubeflow Trainer TrainJob running ``stage`` with ``config_obj`` on ``num_nodes`` nodes,
+    in the shape Trainer ``version`` accepts (reasoning.trainjob)."""
+    command, env, env_from = _node_pod(stage, config_obj, num_nodes=num_nodes, gpus_per_node=gpus_per_node,
+                                       zero_stage=zero_stage)
     # TrainJob's trainer has no envFrom: the secret keys go in one by one.
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL"):
+    for key in OBJECT_STORE_KEYS:
         env.append({"name": key, "valueFrom": {"secretKeyRef": {
             "name": OBJECT_STORE_SECRET, "key": key, "optional": env_from[0]["secretRef"]["optional"]}}})
-    override: dict[str, Any] = {}
-    if service_account:
-        override["serviceAccountName"] = service_account
-    if node_selector:
-        override["nodeSelector"] = dict(node_selector)
-    if tolerations:
-        override["tolerations"] = list(tolerations)
-    if override:
-        # "node" is the replicated job that runs the trainer in the torch runtimes
-        job["spec"]["podSpecOverrides"] = [{"targetJobs": [{"name": "node"}], **override}]
-    return job
+    return trainjob.build_trainjob(name=name, namespace=namespace, stage=stage, image=image, command=command,
+                                   env=env, num_nodes=num_nodes, gpus_per_node=gpus_per_node, version=version,
+                                   **options)
 
 
 def build_pytorchjob(stage: str, config_obj: Any, *, name: str, namespace: str, image: str, num_nodes: int,
-                     gpus_per_node: int, zero_stage: int = 2, cpu: str = "8", memory: str = "64Gi",
-                     service_account: str | None = None, node_selector: dict[str, str] | None = None,
-                     tolerations: list[dict] | None = None) -> dict[str, Any]:
+                     gpus_per_node: int, zero_stage: int = 2, **options: Any) -> dict[str, Any]:
     """A Training Operator v1 PyTorchJob (1 Master + num_nodes-1 Workers) running the same command."""
-    command = node_shell_command(stage, num_nodes=num_nodes, gpus_per_node=gpus_per_node, zero_stage=zero_stage)
-    env, env_from = _pod_env(config_yaml(config_obj, f"python -m {STAGES[stage][0]} --config <this file>"),
-                             _uses_remote(config_obj))
-
-    def replica(count: int) -> dict[str, Any]:
-        pod_spec: dict[str, Any] = {"containers": [{
-            # the operator finds the training container by this name
-            "name": "pytorch", "image": image, "command": ["bash", "-c", command], "env": env,
-            "envFrom": env_from, "resources": _resources(gpus_per_node, cpu, memory)}]}
-        if service_account:
-            pod_spec["serviceAccountName"] = service_account
-        if node_selector:
-            pod_spec["nodeSelector"] = dict(node_selector)
-        if tolerations:
-            pod_spec["tolerations"] = list(tolerations)
-        return {"replicas": count, "restartPolicy": "OnFailure", "template": {"spec": pod_spec}}
-
-    specs = {"Master": replica(1)}
-    if num_nodes > 1:
-        specs["Worker"] = replica(num_nodes - 1)
-    return {"apiVersion": f"{PYTORCHJOB_API[0]}/{PYTORCHJOB_API[1]}", "kind": "PyTorchJob",
-            "metadata": {"name": name, "namespace": namespace,
-                         "labels": {"app.kubernetes.io/part-of": "reasoning", "reasoning/stage": stage}},
-            "spec": {"runPolicy": {"backoffLimit": 3}, "pytorchReplicaSpecs": specs}}
+    options.pop("runtime", None)
+    command, env, env_from = _node_pod(stage, config_obj, num_nodes=num_nodes, gpus_per_node=gpus_per_node,
+                                       zero_stage=zero_stage)
+    return trainjob.build_pytorchjob(name=name, namespace=namespace, stage=stage, image=image, command=command,
+                                     env=env, env_from=env_from, num_nodes=num_nodes,
+                                     gpus_per_node=gpus_per_node, **options)
 
 
 def check_cluster_config(config_obj: Any) -> None:
@@ -321,6 +271,13 @@ def current_namespace() -> str:
     if in_cluster.exists():
         return in_cluster.read_text().strip()
     return os.environ.get("REASONING_NAMESPACE", "reasoning")
+
+
+def current_pod(environ: dict[str, str] | None = None) -> dict[str, str] | None:
+    """This KFP task's pod (KFP's driver sets KFP_POD_NAME/KFP_POD_UID in every executor), or None."""
+    environ = os.environ if environ is None else environ
+    name, uid = environ.get("KFP_POD_NAME"), environ.get("KFP_POD_UID")
+    return {"name": name, "uid": uid} if name and uid else None
 
 
 def _kube_clients():
@@ -347,30 +304,21 @@ def detect_job_api(apis_api) -> str:
                       "(pytorchjobs.kubeflow.org) is installed in this cluster: install one for num_nodes > 1")
 
 
-def job_outcome(kind: str, job: dict[str, Any]) -> tuple[str | None, str]:
-    """('succeeded' | 'failed' | None while running, message) from a job's status conditions."""
-    done = {"trainjob": ("Complete", "Failed"), "pytorchjob": ("Succeeded", "Failed")}[kind]
-    for condition in (job.get("status") or {}).get("conditions") or []:
-        if condition.get("status") != "True":
-            continue
-        if condition.get("type") == done[0]:
-            return "succeeded", condition.get("message", "")
-        if condition.get("type") == done[1]:
-            return "failed", condition.get("message") or condition.get("reason", "")
-    return None, ""
-
-
-def rank0_selector(kind: str, name: str) -> str:
-    if kind == "trainjob":
-        return f"jobset.sigs.k8s.io/jobset-name={name},batch.kubernetes.io/job-completion-index=0"
-    return f"training.kubeflow.org/job-name={name},training.kubeflow.org/replica-type=master"
-
-
 def stuck_reason(pod) -> str | None:
     for status in (pod.status.container_statuses or []) if pod.status else []:
         waiting = status.state.waiting if status.state else None
         if waiting and waiting.reason in STUCK_REASONS:
             return f"pod {pod.metadata.name}: {waiting.reason}: {waiting.message or ''}"
+    return None
+
+
+def unschedulable_reason(pod) -> str | None:
+    """Why a Pending pod is not placed (no free GPUs, an untolerated taint, a node selector no node has)."""
+    if not pod.status or pod.status.phase != "Pending":
+        return None
+    for condition in pod.status.conditions or []:
+        if condition.type == "PodScheduled" and condition.status == "False":
+            return f"pod {pod.metadata.name} is not scheduled: {condition.reason}: {condition.message or ''}"
     return None
 
 
@@ -384,58 +332,149 @@ def _stream_logs(core, namespace: str, pod_name: str) -> None:
         log.warning("log stream of %s ended: %s", pod_name, exc)
 
 
-def submit_and_wait(job: dict[str, Any], kind: str, *, poll_s: float = 10.0, timeout_s: float | None = None,
-                    clients=None) -> str:
-    """Create the job, stream rank 0's log, return its success message or raise LaunchError."""
-    custom, core, _ = clients or _kube_clients()
+def _is_unknown_field(exc: Exception) -> bool:
+    """A strict-validation refusal (400 'unknown field ...'), i.e. the wrong Trainer version's shape."""
+    return getattr(exc, "status", None) in (400, 422) and "unknown field" in str(getattr(exc, "body", "") or exc)
+
+
+def create_job(custom, build: Callable[[str], dict[str, Any]], kind: str, trainer_version: str) -> dict[str, Any]:
+    """Create the job with fieldValidation=Strict, so a field the server does not know is refused, never
+    pruned. For a TrainJob with ``trainer_version`` "auto", try each Trainer shape, newest first."""
+    group, version, plural = TRAINJOB_API if kind == "trainjob" else PYTORCHJOB_API
+    versions = [None] if kind != "trainjob" else (
+        list(trainjob.TRAINER_VERSIONS) if trainer_version == "auto" else [trainer_version])
+    refusals = []
+    for trainer in versions:
+        job = build(trainer) if trainer else build("")
+        try:
+            custom.create_namespaced_custom_object(group, version, job["metadata"]["namespace"], plural, job,
+                                                   field_validation="Strict")
+        except Exception as exc:
+            if trainer and _is_unknown_field(exc) and trainer != versions[-1]:
+                refusals.append(f"{trainer}: {getattr(exc, 'body', exc)}")
+                continue
+            hint = " (set REASONING_TRAINER_VERSION in the reasoning-settings ConfigMap)" if trainer else ""
+            raise LaunchError(f"creating {job['kind']} {job['metadata']['namespace']}/{job['metadata']['name']} "
+                              f"was refused{hint}: {getattr(exc, 'body', None) or exc}") from None
+        log.info("submitted %s %s/%s%s", job["kind"], job["metadata"]["namespace"], job["metadata"]["name"],
+                 f" (Trainer {trainer} fields)" if trainer else "")
+        return job
+    raise AssertionError("unreachable")
+
+
+def delete_job(custom, job: dict[str, Any]) -> None:
+    """Delete a job we gave up on, with its pods (they hold GPUs); never raises."""
+    group, version, plural = TRAINJOB_API if job["kind"] == "TrainJob" else PYTORCHJOB_API
+    try:
+        custom.delete_namespaced_custom_object(group, version, job["metadata"]["namespace"], plural,
+                                               job["metadata"]["name"], propagation_policy="Background")
+        log.warning("deleted %s %s/%s", job["kind"], job["metadata"]["namespace"], job["metadata"]["name"])
+    except Exception as exc:  # the ownerReference still collects it with this pod
+        log.warning("could not delete %s %s: %s", job["kind"], job["metadata"]["name"], exc)
+
+
+def wait_for_job(job: dict[str, Any], kind: str, clients, *, timeout_s: float, pending_timeout_s: float,
+                 poll_s: float = 10.0, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> str:
+    """Follow the job to its end; return its success message or raise LaunchError.
+
+    A job that fails, outlives ``timeout_s``, or has a pod that cannot start (image pull, missing
+    secret) or stays unschedulable for ``pending_timeout_s`` is deleted before the error is raised,
+    so a failed or cancelled step never leaves pods holding GPUs.
+    """
+    custom, core, _ = clients
     group, version, plural = TRAINJOB_API if kind == "trainjob" else PYTORCHJOB_API
     name, namespace = job["metadata"]["name"], job["metadata"]["namespace"]
-    custom.create_namespaced_custom_object(group, version, namespace, plural, job)
-    log.info("submitted %s %s/%s", job["kind"], namespace, name)
-    started, streamer = time.monotonic(), None
-    while True:
-        current = custom.get_namespaced_custom_object(group, version, namespace, plural, name)
-        outcome, message = job_outcome(kind, current)
-        if outcome == "succeeded":
-            if streamer:
-                streamer.join(timeout=30)
-            return message
-        if outcome == "failed":
-            raise LaunchError(f"{job['kind']} {namespace}/{name} failed: {message}")
-        pods = core.list_namespaced_pod(namespace, label_selector=rank0_selector(kind, name)).items
-        for pod in pods:
-            reason = stuck_reason(pod)
-            if reason:
-                raise LaunchError(f"{job['kind']} {namespace}/{name} cannot start: {reason}")
-        if streamer is None and pods and pods[0].status and pods[0].status.phase in ("Running", "Succeeded",
-                                                                                      "Failed"):
-            streamer = threading.Thread(target=_stream_logs, args=(core, namespace, pods[0].metadata.name),
-                                        daemon=True)
-            streamer.start()
-        if timeout_s is not None and time.monotonic() - started > timeout_s:
-            raise LaunchError(f"{job['kind']} {namespace}/{name} still running after {timeout_s:.0f} s")
-        time.sleep(poll_s)
+    what = f"{job['kind']} {namespace}/{name}"
+    started, streamer, pending_since = clock(), None, None
+    finished = False
+    previous_sigterm = _raise_on_sigterm()
+    try:
+        while True:
+            current = custom.get_namespaced_custom_object(group, version, namespace, plural, name)
+            outcome, message = job_outcome(kind, current)
+            if outcome == "succeeded":
+                finished = True
+                if streamer:
+                    streamer.join(timeout=30)
+                return message
+            if outcome == "failed":
+                raise LaunchError(f"{what} failed: {message}")
+            pods = core.list_namespaced_pod(namespace, label_selector=trainjob.pods_selector(kind, name)).items
+            for pod in pods:
+                reason = stuck_reason(pod)
+                if reason:
+                    raise LaunchError(f"{what} cannot start: {reason}")
+            unscheduled = [r for r in map(unschedulable_reason, pods) if r]
+            if unscheduled or not pods:
+                pending_since = pending_since if pending_since is not None else clock()
+                if clock() - pending_since > pending_timeout_s:
+                    why = unscheduled[0] if unscheduled else "no pod was created (check the job's events)"
+                    raise LaunchError(f"{what} has waited {pending_timeout_s:.0f} s to be scheduled: {why} "
+                                      "(REASONING_PENDING_TIMEOUT_SECONDS)")
+            else:
+                pending_since = None
+            rank0 = [p for p in pods if p.metadata.labels and (
+                p.metadata.labels.get("batch.kubernetes.io/job-completion-index") == "0"
+                or p.metadata.labels.get("training.kubeflow.org/replica-type") == "master")]
+            if streamer is None and rank0 and rank0[0].status and rank0[0].status.phase in (
+                    "Running", "Succeeded", "Failed"):
+                streamer = threading.Thread(target=_stream_logs, args=(core, namespace, rank0[0].metadata.name),
+                                            daemon=True)
+                streamer.start()
+            if clock() - started > timeout_s:
+                raise LaunchError(f"{what} still running after {timeout_s:.0f} s (REASONING_JOB_TIMEOUT_SECONDS)")
+            sleep(poll_s)
+    finally:
+        signal_restore(previous_sigterm)
+        if not finished:  # failed, timed out, stuck, or this step was cancelled (SIGTERM) / interrupted
+            delete_job(custom, job)
+
+
+def _raise_on_sigterm():
+    """A cancelled KFP run SIGTERMs the step's pod: turn it into SystemExit so ``finally`` deletes the job."""
+    import signal
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise SystemExit(f"terminated by signal {signum}")
+    return signal.signal(signal.SIGTERM, handler)
+
+
+def signal_restore(previous) -> None:
+    import signal
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_multi_node(stage: str, config_obj: Any, *, gpus: int, num_nodes: int, image: str | None,
                    namespace: str | None, zero_stage: int = 2, timeout_s: float | None = None,
                    job_api: str = "auto", **job_options: Any) -> dict[str, Any]:
-    image = image or os.environ.get("REASONING_GPU_IMAGE")
+    settings = cluster_settings()
+    image = image or settings["gpu_image"] or os.environ.get("REASONING_GPU_IMAGE")
     if not image:
         raise InputError("a multi-node run needs the training image (image=... or REASONING_GPU_IMAGE)",
                          field="image")
     check_cluster_config(config_obj)
     clients = _kube_clients()
-    kind = detect_job_api(clients[2]) if job_api == "auto" else job_api
+    trainer_version = settings["trainer_version"]
+    if job_api == "auto":
+        job_api = "pytorchjob" if trainer_version == "pytorchjob" else detect_job_api(clients[2])
+    timeout_s = timeout_s or settings["timeout_s"]
+    options = {**job_options_from(settings), **job_options, "owner": current_pod(), "timeout_s": int(timeout_s)}
     name = f"reasoning-{stage}-{uuid.uuid4().hex[:8]}"
-    build = build_trainjob if kind == "trainjob" else build_pytorchjob
-    job_options = {**cluster_settings(), **job_options}
-    if kind != "trainjob":
-        job_options.pop("runtime", None)
-    job = build(stage, config_obj, name=name, namespace=namespace or current_namespace(), image=image,
-                num_nodes=num_nodes, gpus_per_node=gpus, zero_stage=zero_stage, **job_options)
-    message = submit_and_wait(job, kind, timeout_s=timeout_s, clients=clients)
-    return {"output": config_obj.output, "metrics": output_metrics(config_obj.output), "launcher": kind,
+    common = dict(name=name, namespace=namespace or current_namespace(), image=image, num_nodes=num_nodes,
+                  gpus_per_node=gpus, zero_stage=zero_stage)
+    if job_api == "trainjob":
+        def build(version: str) -> dict[str, Any]:
+            return build_trainjob(stage, config_obj, version=version, **common, **options)
+    else:
+        def build(_version: str) -> dict[str, Any]:
+            return build_pytorchjob(stage, config_obj, **common, **options)
+    job = create_job(clients[0], build, job_api, trainer_version if trainer_version != "pytorchjob" else "auto")
+    message = wait_for_job(job, job_api, clients, timeout_s=timeout_s, pending_timeout_s=settings["pending_timeout_s"])
+    return {"output": config_obj.output, "metrics": output_metrics(config_obj.output), "launcher": job_api,
             "job": name, "message": message}
 
 

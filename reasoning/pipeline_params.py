@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ REASONING_TYPES = ("math", "code", "logic", "planning", "tool_use", "general")
 # check stays cheap and still works while that module is unavailable.
 KNOWN_DATASETS = ("synthetic-test", "synthetic-train", "humaneval", "gsm8k", "gsm8k-test",
                   "math500", "folio", "folio-validation")
+# The taint the NVIDIA GPU operator's node pools carry (and that pipelines tolerate only with GPUs).
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 REWARD_FIELDS = ("correctness_weight", "format_weight", "consistency_weight", "length_weight", "process_weight")
 
 
@@ -77,11 +80,17 @@ class PipelineParameters:
     eval_limit: int = option(100, "problems per evaluation dataset")
     eval_max_new_tokens: int = option(256, "new tokens per evaluation response")
     export_destination: str = option("", "where to export the final model (local path or s3:// URI; '' = no export)")
-    checkpoint_uri: str = option("", "object-store prefix for training checkpoints, so a retried pod resumes ('' = none)")
+    serve_model: bool = option(False, "when the evaluation shows the final model ahead of the base model, write a "
+                                      "KServe InferenceService (vLLM) for the exported model; needs an s3:// "
+                                      "export_destination")
+    serving_name: str = option("reasoning-r1", "name of the InferenceService (a DNS label)")
+    checkpoint_uri: str = option("", "object-store prefix for training checkpoints, so a retried pod resumes; each run "
+                                     "writes under <prefix>/<run id>/ ('' = none; required when num_nodes > 1)")
     # --- cluster placement (ignored by kfp.local)
     gpu_type: str = option("nvidia.com/gpu", "Kubernetes accelerator resource of the training tasks")
     gpu_count: int = option(0, "GPUs per training node (0 = CPU)")
     num_nodes: int = option(1, "training nodes (> 1 submits a distributed TrainJob)")
+    eval_gpu_count: int = option(0, "GPUs for evaluation and teacher CoT sampling (0 = CPU)")
     gpu_node_selector: dict[str, str] = option(
         help="node labels the training tasks must run on, e.g. {\"nvidia.com/gpu.present\": \"true\"} ({} = any node)",
         default_factory=dict)
@@ -94,7 +103,7 @@ class PipelineParameters:
 
         for name in ("base_model", "dataset", "eval_datasets"):
             need(bool(str(getattr(self, name)).strip()), "must not be empty", name)
-        for name in ("train_rows", "sft_max_steps", "lora_r", "context_steps", "gpu_count"):
+        for name in ("train_rows", "sft_max_steps", "lora_r", "context_steps", "gpu_count", "eval_gpu_count"):
             need(getattr(self, name) >= 0, f"must be >= 0, got {getattr(self, name)}", name)
         for name in ("sft_batch_size", "max_length", "grpo_iterations", "grpo_batch_size",
                      "max_completion_length", "eval_limit", "eval_max_new_tokens", "num_nodes", "target_context"):
@@ -117,6 +126,15 @@ class PipelineParameters:
         need(self.gpu_count > 0 or self.num_nodes == 1, "multi-node training needs gpu_count > 0", "num_nodes")
         need(not self.checkpoint_uri or self.checkpoint_uri.startswith(("s3://", "minio://")),
              f"must be an s3:// or minio:// URI (or empty), got {self.checkpoint_uri!r}", "checkpoint_uri")
+        need(self.num_nodes == 1 or bool(self.checkpoint_uri),
+             "must be set when num_nodes > 1: the nodes exchange the model, data and output through it",
+             "checkpoint_uri")
+        need(not self.serve_model or self.export_destination.startswith(("s3://", "minio://")),
+             "serving reads the exported model from object storage: set an s3:// export_destination",
+             "export_destination")
+        need(not self.serve_model or bool(re.fullmatch(r"[a-z]([-a-z0-9]{0,43}[a-z0-9])?", self.serving_name)),
+             f"must be a DNS label (lower case letters, digits, '-'; at most 45), got {self.serving_name!r}",
+             "serving_name")
         need(not self.context_steps or bool(self.context_dataset),
              "context_steps > 0 needs a context_dataset to train on", "context_steps")
 
@@ -127,6 +145,35 @@ class PipelineParameters:
     @property
     def reward_weights(self) -> dict[str, float]:
         return {name: float(getattr(self, name)) for name in REWARD_FIELDS}
+
+
+def run_checkpoint_prefix(checkpoint_uri: str, run_id: str) -> str:
+    """``<checkpoint_uri>/<run id>``: resume finds this run's checkpoints (a retried pod), never another
+    run's, which trained other data or settings under the same prefix. '' stays '' (no checkpoints)."""
+    if not checkpoint_uri:
+        return ""
+    run_id = str(run_id or "").strip()
+    if not run_id or run_id.startswith("{{"):
+        raise InputError(f"a run id is needed to give checkpoints a per-run prefix, got {run_id!r}", field="run_id")
+    return f"{checkpoint_uri.rstrip('/')}/{run_id}"
+
+
+def task_placement(params: PipelineParameters) -> dict[str, Any]:
+    """What the KFP tasks are given, derived once from the parameters (the validate task's outputs).
+
+    - ``train_task_gpus``: GPUs of a training task's own pod. With several nodes that pod only
+      submits and follows the TrainJob, so it holds none.
+    - ``train_tolerations`` / ``eval_tolerations``: the GPU taint toleration only for tasks that
+      request GPUs; a CPU task has no business on a GPU node.
+    - ``train_node_selector`` / ``eval_node_selector``: ``gpu_node_selector`` likewise, so a pod without
+      the toleration is never pinned to tainted nodes (it would stay Pending).
+    """
+    train_gpus = params.gpu_count if params.num_nodes == 1 else 0
+    placement: dict[str, Any] = {"train_task_gpus": train_gpus}
+    for kind, gpus in (("train", train_gpus), ("eval", params.eval_gpu_count)):
+        placement[f"{kind}_tolerations"] = [dict(GPU_TOLERATION)] if gpus > 0 else []
+        placement[f"{kind}_node_selector"] = dict(params.gpu_node_selector) if gpus > 0 else {}
+    return placement
 
 
 def parameter_defaults() -> dict[str, Any]:

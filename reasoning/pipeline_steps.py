@@ -92,10 +92,46 @@ def generate_cot(input_dir: str | os.PathLike, output_dir: str | os.PathLike, re
 
 
 def run_training_stage(stage: str, config: dict[str, Any], *, gpus: int = 0, num_nodes: int = 1) -> dict[str, Any]:
-    """Run sft / grpo / context through the launcher (in-process, accelerate, or a TrainJob)."""
+    """Run sft / grpo / context through the launcher (in-process, accelerate, or a TrainJob).
+
+    Several nodes cannot see this pod's files (KFP hands a component local paths such as
+    ``/s3/...``): the inputs go to object storage first, the nodes write the output there,
+    and it comes back to the artifact's local path, from which KFP uploads it as usual.
+    """
+    from reasoning import storage
     from reasoning.launch import run_stage
-    result = run_stage(stage, config, gpus=gpus, num_nodes=num_nodes)
-    return dict(result or {})
+    if num_nodes <= 1:
+        return dict(run_stage(stage, config, gpus=gpus, num_nodes=num_nodes) or {})
+    remote, local_output = through_object_store(config)
+    result = dict(run_stage(stage, remote, gpus=gpus, num_nodes=num_nodes) or {})
+    storage.download(remote["output"], local_output)
+    result["output"] = local_output
+    return result
+
+
+def exchange_prefix(config: dict[str, Any]) -> str:
+    """Where a multi-node stage's inputs and output travel: beside its checkpoints (a per-run prefix)."""
+    checkpoints = str(config.get("checkpoint_uri") or "")
+    if not checkpoints:
+        raise InputError("a multi-node run exchanges the model, data and output through object storage: "
+                         "set checkpoint_uri to an s3:// prefix", field="checkpoint_uri")
+    # a sibling of the checkpoint prefix, never inside it: checkpoint syncs prune what they did not write
+    return f"{checkpoints.rstrip('/')}.exchange"
+
+
+def through_object_store(config: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """(the config with local model/dataset uploaded and the output remote, the local output path)."""
+    from reasoning import storage
+    prefix = exchange_prefix(config)
+    remote = dict(config)
+    for field in ("model", "dataset"):
+        value = str(config.get(field) or "")
+        if not value or storage.is_remote(value) or not Path(value).exists():
+            continue  # builtin:, synthetic:, hub ids and URIs are readable from every node as they are
+        local = Path(value)
+        remote[field] = storage.upload(local, f"{prefix}/{field}" + ("" if local.is_dir() else f"/{local.name}"))
+    remote["output"] = f"{prefix}/output"
+    return remote, str(config["output"])
 
 
 def evaluate_models(models: dict[str, str], datasets: list[str], output_dir: str | os.PathLike, *,
@@ -181,4 +217,5 @@ def _plain(value: Any) -> Any:
 
 
 __all__ = ["ROWS_FILE", "artifact_metadata", "dataset_rows", "evaluate_models", "export_model",
-           "generate_cot", "import_dataset", "import_model", "numeric_metrics", "report_file", "run_training_stage"]
+           "generate_cot", "import_dataset", "import_model", "numeric_metrics", "report_file", "run_training_stage",
+           "through_object_store"]

@@ -115,8 +115,9 @@ def test_trainjob_runs_the_same_stage_with_the_same_config():
     assert yaml.safe_load(env_value(trainer["env"], launch.CONFIG_ENV)) == config_to_dict(config)
     secret = env_value(trainer["env"], "AWS_SECRET_ACCESS_KEY")["secretKeyRef"]
     assert secret == {"name": "reasoning-object-store", "key": "AWS_SECRET_ACCESS_KEY", "optional": False}
-    (override,) = job["spec"]["podSpecOverrides"]
-    assert override["nodeSelector"] == {"gpu": "h100"} and override["tolerations"][0]["operator"] == "Exists"
+    (override,) = job["spec"]["runtimePatches"]  # Trainer v2.2+ unless told otherwise
+    pod = override["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]
+    assert pod["spec"]["nodeSelector"] == {"gpu": "h100"} and pod["spec"]["tolerations"][0]["operator"] == "Exists"
 
 
 def test_pytorchjob_has_one_master_and_workers_running_the_same_command():
@@ -194,8 +195,9 @@ def test_detect_job_api_prefers_trainer_v2():
 def test_cluster_settings_come_from_the_settings_configmap_env():
     settings = launch.cluster_settings({"REASONING_GPU_NODE_SELECTOR": '{"nvidia.com/gpu.present": "true"}',
                                         "REASONING_GPU_TOLERATIONS": "[]", "REASONING_TRAIN_CPU": "16"})
-    assert settings == {"cpu": "16", "memory": "64Gi", "node_selector": {"nvidia.com/gpu.present": "true"},
-                        "tolerations": []}
+    assert {k: settings[k] for k in ("cpu", "memory", "node_selector", "tolerations", "trainer_version")} == {
+        "cpu": "16", "memory": "64Gi", "node_selector": {"nvidia.com/gpu.present": "true"}, "tolerations": [],
+        "trainer_version": "auto"}
     with pytest.raises(InputError, match="REASONING_GPU_TOLERATIONS"):
         launch.cluster_settings({"REASONING_GPU_TOLERATIONS": "{not json"})
     with pytest.raises(InputError, match="JSON list"):
@@ -213,3 +215,41 @@ def test_one_device_runs_the_stage_in_process(tiny_model_dir, tmp_path):
                               gpus=0)
     assert Path(result["output"]) == out and (out / "reasoning_artifact.json").exists()
     assert "metrics" in result
+
+
+def recorded_node_argv(tmp_path: Path, script: str, rank_env: dict[str, str]) -> list[str]:
+    """Run a node script with a recording `accelerate` first on PATH; return its argv."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    fake = bin_dir / "accelerate"
+    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$TMPDIR/argv"\n')
+    fake.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "TMPDIR": str(tmp_path),
+           launch.CONFIG_ENV: launch.config_yaml(sft_config(), "test"), **rank_env}
+    subprocess.run(["bash", "-c", script], env=env, check=True, timeout=30)
+    return (tmp_path / "argv").read_text().rstrip("\n").split("\n")
+
+
+@pytest.mark.parametrize("zero_stage", [2, 3])
+def test_multi_node_accelerate_builds_a_torch_launch_not_pdsh(tmp_path, monkeypatch, zero_stage):
+    """accelerate's own argument parsing and DeepSpeed command builder, fed the node script's argv:
+    without ``deepspeed_multinode_launcher: standard`` it builds ``deepspeed --hostfile None
+    --launcher pdsh`` (ssh to hosts that do not exist) on every node."""
+    from accelerate.commands.launch import _validate_launch_command, launch_command_parser
+    from accelerate.utils.launch import prepare_deepspeed_cmd_env
+
+    script = launch.node_shell_command("sft", num_nodes=2, gpus_per_node=8, zero_stage=zero_stage)
+    argv = recorded_node_argv(tmp_path, script, {"PET_NODE_RANK": "1", "PET_MASTER_ADDR": "node-0",
+                                                 "PET_MASTER_PORT": "29400"})
+    assert argv[0] == "launch"
+    argv = [str(launch.accelerate_config_file(zero_stage)) if a.startswith(launch.IMAGE_CONFIG_DIR) else a
+            for a in argv[1:]]
+    monkeypatch.chdir(launch.REPO_ROOT)  # the config names configs/deepspeed/*.json from here, as in the image
+    args, defaults, _ = _validate_launch_command(launch_command_parser().parse_args(argv))
+    assert args.use_deepspeed
+    args.deepspeed_fields_from_accelerate_config = ",".join(defaults.deepspeed_config)  # as launch_command does
+    command, _env = prepare_deepspeed_cmd_env(args)
+    assert command is None, command  # None: torch.distributed.run is called in-process (no deepspeed/pdsh)
+    assert (args.nnodes, args.node_rank, args.nproc_per_node) == ("2", 1, "8")
+    assert getattr(args, "rdzv_endpoint", None) == "node-0:29400" or (args.master_addr, args.master_port) == (
+        "node-0", "29400")

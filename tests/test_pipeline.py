@@ -55,47 +55,105 @@ def test_every_component_is_in_the_pipeline(compiled):
     _, spec, _ = compiled
     components = {component_of(name) for name in spec["deploymentSpec"]["executors"]}
     assert components == {"validate-parameters", "import-model", "import-dataset", "generate-cot", "reasoning-sft",
-                          "extend-context", "reasoning-grpo", "evaluate", "export-model"}
+                          "extend-context", "reasoning-grpo", "evaluate", "export-model", "serve-model"}
+
+
+GPU_CAPABLE = (*TRAINING, "evaluate")
+
+
+def accelerator_source(resources: dict) -> str:
+    """The parameter a task's GPU count comes from: "{{$.inputs.parameters['pipelinechannel--X']}}" -> X."""
+    return resources["accelerator"]["resourceCount"].split("pipelinechannel--")[1].split("'")[0]
 
 
 def test_images_resources_and_accelerators(compiled):
     _, spec, _ = compiled
+    teacher_executors = 0
     for name, executor in spec["deploymentSpec"]["executors"].items():
         container = executor["container"]
-        kind = "gpu" if component_of(name) in TRAINING else "cpu"
-        assert container["image"] == f"ghcr.io/example/reasoning-{kind}:0.1.0", name
+        gpu_image = container["image"] == "ghcr.io/example/reasoning-gpu:0.1.0"
+        assert gpu_image or container["image"] == "ghcr.io/example/reasoning-cpu:0.1.0", name
         resources = container["resources"]
         for key in ("resourceCpuRequest", "resourceCpuLimit", "resourceMemoryRequest", "resourceMemoryLimit"):
             assert resources.get(key), (name, key)
-        if kind == "gpu":
-            assert resources["accelerator"] == {
-                "resourceCount": "{{$.inputs.parameters['pipelinechannel--gpu_count']}}",
-                "resourceType": "{{$.inputs.parameters['pipelinechannel--gpu_type']}}"}, name
+        if component_of(name) in TRAINING:
+            assert gpu_image and accelerator_source(resources) == "train_task_gpus", name
+        elif component_of(name) == "evaluate" or (component_of(name) == "generate-cot" and gpu_image):
+            assert gpu_image and accelerator_source(resources) == "eval_gpu_count", name
+            teacher_executors += component_of(name) == "generate-cot"
         else:
-            assert "accelerator" not in resources, name
+            assert not gpu_image and "accelerator" not in resources, name
         env = {e["name"]: e["value"] for e in container.get("env", [])}
         assert env.get("REASONING_CACHE") == "/cache/reasoning", name
         # Lightweight components: no pip install at pod start, the image carries everything.
         assert "pip install" not in " ".join(container["command"]), name
+    assert teacher_executors == 1
 
 
-def test_secret_pvc_tolerations_and_node_selectors(compiled):
+def test_secrets_settings_volumes_timeouts_and_gpu_placement(compiled):
+    """Per-task cache volumes (no shared ReadWriteOnce claim), step timeouts, the settings ConfigMap and
+    Hub token on every task; GPU toleration/node selector only through the validated placement."""
+    from reasoning.cluster_settings import DEFAULTS
     _, spec, platform = compiled
     assert set(platform) == set(spec["deploymentSpec"]["executors"])
     for name, settings in platform.items():
-        (secret,) = settings["secretAsEnv"]
-        assert secret["secretName"] == "reasoning-object-store"
-        assert {k["secretKey"]: k["envVar"] for k in secret["keyToEnv"]} == {
-            key: key for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL")}
-        (pvc,) = settings["pvcMount"]
-        assert (pvc["constant"], pvc["mountPath"]) == ("reasoning-model-cache", "/cache")
-        if component_of(name) in TRAINING:
-            assert settings["tolerations"] == [{"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}]
-            # Inside a condition the parameter arrives as "pipelinechannel--gpu_node_selector".
+        secrets = {s["secretName"]: {k["secretKey"]: k["envVar"] for k in s["keyToEnv"]} | {"optional": s["optional"]}
+                   for s in settings["secretAsEnv"]}
+        assert secrets == {"reasoning-object-store": {key: key for key in (
+            "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL")} | {"optional": True},
+            "reasoning-hf-token": {"HF_TOKEN": "HF_TOKEN", "optional": True}}, name
+        (config_map,) = settings["configMapAsEnv"]
+        assert config_map["configMapName"] == "reasoning-settings" and config_map["optional"] is True
+        assert {k["configMapKey"] for k in config_map["keyToEnv"]} == set(DEFAULTS), name
+        assert "pvcMount" not in settings, name
+        volumes = {v["volumeName"]: v for v in settings["emptyDirMounts"]}
+        assert volumes["reasoning-cache"]["mountPath"] == "/cache", name
+        assert int(settings["activeDeadlineSeconds"]) > 0, name
+        gpu_capable = component_of(name) in GPU_CAPABLE or "dshm" in volumes
+        if gpu_capable:
+            assert volumes["dshm"] == {"volumeName": "dshm", "mountPath": "/dev/shm", "medium": "Memory"}, name
+            kind = "train" if component_of(name) in TRAINING else "eval"
+            (toleration,) = settings["tolerations"]
+            source = toleration["tolerationJson"]["componentInputParameter"]
+            assert source.endswith(f"{kind}_tolerations"), (name, source)
             source = settings["nodeSelector"]["nodeSelectorJson"]["componentInputParameter"]
-            assert source.removeprefix("pipelinechannel--") == "gpu_node_selector", name
+            assert source.endswith(f"{kind}_node_selector"), (name, source)
         else:
             assert "tolerations" not in settings and "nodeSelector" not in settings, name
+
+
+def test_validate_derives_gpu_placement_and_the_run_prefix():
+    from reasoning.pipeline_params import make_parameters, run_checkpoint_prefix, task_placement
+    cpu = task_placement(make_parameters({"gpu_node_selector": {"pool": "gpu"}}))
+    assert cpu == {"train_task_gpus": 0, "train_tolerations": [], "train_node_selector": {},
+                   "eval_tolerations": [], "eval_node_selector": {}}
+    one_node = task_placement(make_parameters({"gpu_count": 4, "gpu_node_selector": {"pool": "gpu"}}))
+    assert one_node["train_task_gpus"] == 4 and one_node["train_tolerations"][0]["key"] == "nvidia.com/gpu"
+    assert one_node["train_node_selector"] == {"pool": "gpu"} and one_node["eval_tolerations"] == []
+    multi = task_placement(make_parameters({"gpu_count": 8, "num_nodes": 4, "checkpoint_uri": "s3://b/c",
+                                            "eval_gpu_count": 1}))
+    assert multi["train_task_gpus"] == 0 and multi["train_tolerations"] == []  # the TrainJob holds the GPUs
+    assert multi["eval_tolerations"] and multi["eval_node_selector"] == {}
+    assert run_checkpoint_prefix("s3://b/ckpt/", "6f1c-run") == "s3://b/ckpt/6f1c-run"
+    assert run_checkpoint_prefix("", "6f1c-run") == ""
+    with pytest.raises(InputError, match="run id"):
+        run_checkpoint_prefix("s3://b/ckpt", "{{$.pipeline_job_uuid}}")
+
+
+def test_validate_task_gets_the_kfp_run_id(compiled):
+    _, spec, _ = compiled
+    task = spec["root"]["dag"]["tasks"]["validate-parameters"]
+    assert task["inputs"]["parameters"]["run_id"]["runtimeValue"]["constant"] == "{{$.pipeline_job_uuid}}"
+    training_checkpoints = [t["inputs"]["parameters"]["checkpoint_uri"] for c, t in all_tasks(spec)
+                            if c in TRAINING]
+    assert training_checkpoints and all(s["componentInputParameter"].endswith("checkpoint_uri")
+                                        for s in training_checkpoints)
+    # ... and where the root hands checkpoint_uri down, it is the validated per-run prefix
+    given = [(task_name, p) for task_name, task in spec["root"]["dag"]["tasks"].items()
+             for p in task.get("inputs", {}).get("parameters", {}).values()]
+    assert [t for t, p in given if p.get("componentInputParameter") == "checkpoint_uri"] == ["validate-parameters"]
+    assert [t for t, p in given if p.get("taskOutputParameter") == {"outputParameterKey": "checkpoint_prefix",
+                                                                    "producerTask": "validate-parameters"}]
 
 
 def test_retries_and_caching(compiled):
@@ -104,13 +162,13 @@ def test_retries_and_caching(compiled):
     for component, task in all_tasks(spec):
         seen.add(component)
         caching = task.get("cachingOptions", {}).get("enableCache", False)
-        assert caching is (component not in ("validate-parameters", "export-model")), component
+        assert caching is (component not in ("validate-parameters", "export-model", "serve-model")), component
         retry = task.get("retryPolicy")
         if component == "validate-parameters":
             assert retry is None  # a bad parameter does not get better by retrying
         else:
             assert retry["maxRetryCount"] >= 2 and retry["backoffDuration"] and retry["backoffFactor"] == 2.0, component
-    assert len(seen) == 9
+    assert len(seen) == 10
 
 
 def test_every_task_runs_after_validation(compiled):
@@ -206,3 +264,20 @@ def test_run_script_flags():
     refused = subprocess.run([str(script), "--host", "http://127.0.0.1:9", "--group-size", "1"],
                              capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and "group_size" in refused.stderr
+
+
+def test_serving_is_gated_on_the_evaluation(compiled):
+    """The InferenceService task runs only under a condition on the evaluate task's `promote` output."""
+    _, spec, _ = compiled
+    gates = []
+    for component in spec["components"].values():
+        for task in (component.get("dag") or {}).get("tasks", {}).values():
+            condition = (task.get("triggerPolicy") or {}).get("condition", "")
+            if "promote" in condition:
+                gates.append((task, condition))
+    assert gates, "no condition on the evaluation's promote output"
+    for task, condition in gates:
+        assert "evaluate" in str(task["inputs"]["parameters"]) and "== true" in condition
+        inner = spec["components"][task["componentRef"]["name"]]["dag"]["tasks"]
+        assert [component_of(t["componentRef"]["name"].removeprefix("comp-")) for t in inner.values()] == [
+            "serve-model"]

@@ -64,6 +64,14 @@ def check_common_tasks(summary, outputs):
     for name in ("report.html", "report.md", "metrics.json"):
         assert Path(summary["report"][name]).stat().st_size > 0
         assert (Path(summary["run_dir"]).parent / "latest" / name).exists()
+    # the serving gate: evaluate returns the decision, and the report says what it was and why
+    from pipelines.cli import task_outputs
+    decision = executor_output(Path(task_outputs(outputs, "evaluate")["executor_output.json"]).parent)
+    promote, reason = (decision["parameterValues"][k] for k in ("promote", "promotion_reason"))
+    assert isinstance(promote, bool) and reason.startswith("promoted" if promote else "not promoted")
+    assert "## Promotion" in Path(summary["report"]["report.md"]).read_text()
+    assert reason in Path(summary["report"]["report.md"]).read_text()
+    return promote
 
 
 def test_tiny_pipeline_with_cot_and_export(tiny_model_dir, tmp_path):
@@ -110,3 +118,27 @@ def test_bad_parameter_fails_in_the_first_task(tiny_model_dir, tmp_path, capfd):
     assert list(collect_outputs(root)) == ["validate-parameters"]
     captured = capfd.readouterr()
     assert "field 'group_size': pipeline parameter must be >= 2" in captured.out + captured.err
+
+
+@pytest.mark.slow
+def test_tiny_pipeline_serves_only_a_promoted_model(tiny_model_dir, tmp_path, s3_server, monkeypatch):
+    """serve_model on: the InferenceService task runs exactly when the evaluation promotes the model."""
+    import yaml
+
+    from pipelines.cli import run_locally
+    s3_server.apply_env(monkeypatch)
+    bucket = s3_server.new_bucket()
+    destination = f"s3://{bucket}/models/served"
+    summary = run_locally(tiny_parameters(tiny_model_dir, enable_cot=True, enable_context=False,
+                                          export_destination=destination, serve_model=True,
+                                          serving_name="tiny-r1"), tmp_path / "runs", run_name="serve")
+    from pipelines.cli import collect_outputs
+    outputs = collect_outputs(Path(summary["artifacts"]))
+    promote = check_common_tasks(summary, outputs)
+    served = [task for task in outputs if task.startswith("serve-model")]
+    assert bool(served) is promote, (promote, served)
+    if promote:
+        manifest, _ = artifact(outputs, "serve-model", "inference_service")
+        service = yaml.safe_load(manifest.read_text())
+        assert service["kind"] == "InferenceService" and service["metadata"]["name"] == "tiny-r1"
+        assert service["spec"]["predictor"]["model"]["storageUri"] == destination

@@ -1,4 +1,6 @@
 """evaluate: compare the base, SFT and GRPO models on the evaluation datasets; HTML + Markdown report."""
+from typing import NamedTuple
+
 from kfp.dsl import HTML, Input, Markdown, Metrics, Model, Output
 
 from components._common import image, lightweight
@@ -6,14 +8,19 @@ from components._common import image, lightweight
 
 def evaluate(eval_datasets: str, eval_limit: int, eval_max_new_tokens: int, seed: int,
              metrics: Output[Metrics], report_html: Output[HTML], report_markdown: Output[Markdown],
-             base_model: Input[Model] = None, sft_model: Input[Model] = None, grpo_model: Input[Model] = None):
-    """Runs reasoning.stages.eval; logs accuracy, format compliance and reward means per model and dataset."""
+             base_model: Input[Model] = None, sft_model: Input[Model] = None, grpo_model: Input[Model] = None,
+             ) -> NamedTuple("Promotion", [("promote", bool), ("promotion_reason", str)]):
+    """Runs reasoning.stages.eval; logs accuracy, format compliance and reward means per model and dataset.
+    Returns whether the final model beats the base model (the pipeline serves it only then), and why."""
+    import html
     import json
     import shutil
     import tempfile
+    from collections import namedtuple
 
     from reasoning.pipeline_params import eval_models
     from reasoning.pipeline_steps import evaluate_models, numeric_metrics, report_file
+    from reasoning.promotion import promotion_decision, promotion_markdown
 
     models = eval_models(*(m.path if m is not None else None for m in (base_model, sft_model, grpo_model)))
     datasets = [part.strip() for part in eval_datasets.split(",") if part.strip()]
@@ -23,14 +30,23 @@ def evaluate(eval_datasets: str, eval_limit: int, eval_max_new_tokens: int, seed
                              seed=seed)
     for name, value in numeric_metrics(result.get("metrics", {})).items():
         metrics.log_metric(name, value)
-    shutil.copyfile(report_file(output, "html"), report_html.path)
-    shutil.copyfile(report_file(output, "markdown"), report_markdown.path)
+    with open(f"{output}/metrics.json", encoding="utf-8") as handle:
+        decision = promotion_decision(json.load(handle)["results"])
+    section = promotion_markdown(decision)
+    with open(report_markdown.path, "w", encoding="utf-8") as handle:
+        handle.write(report_file(output, "markdown").read_text(encoding="utf-8") + section)
+    page = report_file(output, "html").read_text(encoding="utf-8")
+    block = f"<h2>Promotion</h2><p>{html.escape(decision['reason'])}.</p>"
+    with open(report_html.path, "w", encoding="utf-8") as handle:
+        handle.write(page.replace("</body>", block + "</body>") if "</body>" in page else page + block)
+    metrics.metadata["promotion"] = decision["reason"]
     # The full metrics (per reasoning type, settings, timings) travel in the Metrics artifact's file;
     # the UI shows the logged scalars.
     shutil.copyfile(f"{output}/metrics.json", metrics.path)
     metrics.metadata["models"] = json.dumps(sorted(models))
     metrics.metadata["datasets"] = json.dumps(datasets)
     shutil.rmtree(workdir, ignore_errors=True)
+    return namedtuple("Promotion", ["promote", "promotion_reason"])(bool(decision["promote"]), decision["reason"])
 
 
 def build(base_image: str | None = None):

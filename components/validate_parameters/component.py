@@ -5,6 +5,8 @@ dataset names and files, model references, target context vs the model's own) th
 ``reasoning.pipeline_params.validate_parameters``, so a bad parameter fails in seconds
 with the parameter named, not deep inside training.
 """
+from typing import NamedTuple
+
 from kfp.dsl import Artifact, Output
 
 from components._common import image, lightweight
@@ -21,20 +23,37 @@ def validate_parameters(
     max_completion_length: int,
     correctness_weight: float, format_weight: float, consistency_weight: float, length_weight: float,
     process_weight: float,
-    eval_datasets: str, eval_limit: int, eval_max_new_tokens: int, export_destination: str, checkpoint_uri: str,
-    gpu_type: str, gpu_count: int, num_nodes: int, gpu_node_selector: dict,
-):
-    """Validate every pipeline parameter; writes the normalised set as JSON (the run's resolved recipe)."""
+    eval_datasets: str, eval_limit: int, eval_max_new_tokens: int, export_destination: str, serve_model: bool,
+    serving_name: str, checkpoint_uri: str,
+    gpu_type: str, gpu_count: int, num_nodes: int, eval_gpu_count: int, gpu_node_selector: dict,
+    run_id: str,
+) -> NamedTuple("Placement", [("checkpoint_prefix", str), ("train_task_gpus", int), ("train_tolerations", list),
+                              ("train_node_selector", dict), ("eval_tolerations", list),
+                              ("eval_node_selector", dict)]):
+    """Validate every pipeline parameter and, in a pod, the cluster's settings and Secret keys; writes the
+    normalised set as JSON (the run's resolved recipe). Returns what the later tasks are given: the
+    run's checkpoint prefix and where GPU tasks go (reasoning.pipeline_params.task_placement)."""
+    values = {name: value for name, value in locals().items() if name not in ("resolved", "run_id")}
     import json
+    import os
+    from collections import namedtuple
 
+    from reasoning.cluster_settings import check_cluster_settings
+    from reasoning.pipeline_params import make_parameters, run_checkpoint_prefix, task_placement
     from reasoning.pipeline_params import validate_parameters as validate
 
-    values = {name: value for name, value in locals().items() if name not in ("resolved", "json", "validate")}
     normalised = validate(values)
+    if "KUBERNETES_SERVICE_HOST" in os.environ:  # in a pod: the settings the other tasks will read
+        check_cluster_settings([normalised[k] for k in ("base_model", "dataset", "teacher_model", "context_dataset",
+                                                        "export_destination", "checkpoint_uri")])
+    prefix = run_checkpoint_prefix(normalised["checkpoint_uri"], run_id)
+    placement = task_placement(make_parameters(normalised))
     with open(resolved.path, "w", encoding="utf-8") as handle:
-        json.dump(normalised, handle, indent=2, sort_keys=True)
+        json.dump({**normalised, "run_checkpoint_prefix": prefix, **placement}, handle, indent=2, sort_keys=True)
     resolved.metadata.update({"parameters": len(normalised), "base_model": normalised["base_model"],
-                              "dataset": normalised["dataset"]})
+                              "dataset": normalised["dataset"], "run_id": run_id})
+    outputs = namedtuple("Placement", ["checkpoint_prefix", *placement])
+    return outputs(prefix, *placement.values())
 
 
 def build(base_image: str | None = None):

@@ -21,4 +21,4 @@ def test_rejects_group_size_below_two():
 def test_component_takes_every_parameter_and_the_image():
     component = build("registry.example/reasoning-cpu:9")
     assert component.component_spec.implementation.container.image == "registry.example/reasoning-cpu:9"
-    assert set(component.component_spec.inputs) == set(parameter_defaults())
+    assert set(component.component_spec.inputs) == set(parameter_defaults()) | {"run_id"}

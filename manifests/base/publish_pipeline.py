@@ -13,10 +13,34 @@ import hashlib
 import os
 import sys
 
+IMAGE_SETTINGS = {"reasoning-cpu": "REASONING_CPU_IMAGE", "reasoning-gpu": "REASONING_GPU_IMAGE"}
+
 
 def version_name(path: str) -> str:
     with open(path, "rb") as handle:
         return "sha256-" + hashlib.sha256(handle.read()).hexdigest()[:16]
+
+
+def retarget_images(text: str, environ: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """The compiled pipeline with every reasoning-cpu / reasoning-gpu executor image replaced by the
+    deployment's (REASONING_CPU_IMAGE / REASONING_GPU_IMAGE), so the images are chosen where the
+    manifests are deployed, not when the pipeline was compiled. Returns (text, {old: new})."""
+    import re
+
+    import yaml
+    docs = list(yaml.safe_load_all(text))
+    executors = docs[0]["deploymentSpec"]["executors"]
+    replaced: dict[str, str] = {}
+    for executor in executors.values():
+        container = executor.get("container") or {}
+        match = re.search(r"/(reasoning-(?:cpu|gpu))[:@]", container.get("image", ""))
+        wanted = environ.get(IMAGE_SETTINGS[match.group(1)], "").strip() if match else ""
+        if wanted:
+            replaced[container["image"]] = wanted
+            container["image"] = wanted
+    if not replaced:
+        return text, {}
+    return yaml.safe_dump_all(docs, sort_keys=False), replaced
 
 
 def version_exists(client, pipeline_id: str, name: str) -> bool:
@@ -49,6 +73,15 @@ def main() -> int:
     if not os.path.exists(pipeline_file):
         print(f"error: {pipeline_file} does not exist (is the ConfigMap mounted?)", file=sys.stderr)
         return 2
+    with open(pipeline_file, encoding="utf-8") as handle:
+        text, replaced = retarget_images(handle.read(), dict(os.environ))
+    if replaced:
+        pipeline_file = os.path.join(os.environ.get("TMPDIR", "/tmp"), "reasoning_pipeline.yaml")
+        with open(pipeline_file + ".partial", "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(pipeline_file + ".partial", pipeline_file)
+        for old, new in sorted(replaced.items()):
+            print(f"image {old} -> {new}", flush=True)
     client = kfp.Client(host=os.environ.get("KFP_ENDPOINT", "http://ml-pipeline.kubeflow:8888"))
     print(publish(client, pipeline_file, os.environ.get("PIPELINE_NAME", "reasoning"),
                   os.environ.get("PIPELINE_NAMESPACE") or None), flush=True)

@@ -230,6 +230,9 @@ class CoTGenerator:
         if isinstance(teacher, (str, os.PathLike)):
             from reasoning.models import load_model, load_tokenizer
             model, tokenizer = load_model(str(teacher)), load_tokenizer(str(teacher))
+            import torch
+            if torch.cuda.is_available():  # the pipeline gives the teacher task GPUs with eval_gpu_count
+                model.to("cuda")
         elif isinstance(teacher, tuple) and len(teacher) == 2:
             model, tokenizer = teacher
         elif self.tokenizer is not None:
