@@ -107,8 +107,8 @@ def test_whole_pipeline_in_the_image_with_the_default_eval_sets_and_an_object_st
     keys = [o.object_name for o in s3_server.client().list_objects(bucket, recursive=True)]
     exported = "runs/models/in-image/model.safetensors"
     assert exported in keys, keys
-    for stage in ("sft", "grpo"):
-        assert any(k.startswith(f"checkpoints/{stage}/") for k in keys), f"no {stage} checkpoint in {keys}"
+    for stage in ("sft", "grpo"):  # under a per-run prefix: checkpoints/<run id>/<stage>/...
+        assert any(re.match(rf"checkpoints/[^/]+/{stage}/", k) for k in keys), f"no {stage} checkpoint in {keys}"
     assert "runs/reports/in-image/report.html" in keys
 
     # The credentials reached the containers (the uploads above) and no output holds them.
