@@ -23,7 +23,9 @@ Compile (writes pipelines/reasoning_pipeline.yaml):
 """
 
 import inspect
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from kfp import dsl, kubernetes
 from kfp.dsl import Dataset, Input, Model
@@ -310,7 +312,22 @@ reasoning_pipeline = build_pipeline()
 
 
 def compile_pipeline(path: str, registry: str | None = None, tag: str | None = None) -> str:
-    """Compile for ``${registry}/reasoning-{cpu,gpu}:${tag}`` into ``path``."""
+    """Compile for ``${registry}/reasoning-{cpu,gpu}:${tag}`` into ``path``.
+
+    Why in a child process on the pure-Python protobuf: kfp 2.17 numbers the copies of a
+    sub-pipeline's components (``comp-condition-3-2-2``) while iterating a protobuf map, and the
+    C (upb) maps iterate in an order seeded per process, so two compiles of one graph differed
+    and the committed YAML was never reproducible. Python maps keep insertion order.
+    """
+    if os.environ.get("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION") != "python":
+        import subprocess
+        import sys
+        code = ("import sys; from pipelines.reasoning_pipeline import compile_pipeline; "
+                "compile_pipeline(sys.argv[1], sys.argv[2] or None, sys.argv[3] or None)")
+        subprocess.run([sys.executable, "-c", code, str(path), registry or "", tag or ""], check=True,
+                       cwd=Path(__file__).resolve().parents[1],
+                       env={**os.environ, "PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION": "python"})
+        return str(path)
     from kfp import compiler
     pipeline = build_pipeline(_common.image("cpu", registry, tag), _common.image("gpu", registry, tag))
     compiler.Compiler().compile(pipeline, package_path=str(path))
