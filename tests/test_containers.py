@@ -71,6 +71,32 @@ def test_default_parameters_and_every_default_evaluation_set_work_inside_the_ima
                                "synthetic-test": 200}
 
 
+SANDBOX_CHECK = ("import json\n"
+                 "from reasoning import sandbox\n"
+                 "tests = 'def check(candidate):\\n    assert candidate(1) == 2\\n'\n"
+                 "good = sandbox.run_tests('def f(x):\\n    return x + 1\\n', tests, 'f')\n"
+                 "early_exit = sandbox.run_tests('import os\\ndef f(x):\\n    os._exit(0)\\n', tests, 'f')\n"
+                 "print(json.dumps({'isolation': sandbox.isolation(), 'good': good.status, "
+                 "'early_exit': early_exit.status}))\n")
+# What a runtime must allow for unprivileged user namespaces with their own /proc (Kubernetes:
+# seccompProfile Unconfined, appArmorProfile Unconfined, procMount Unmasked; docs/cluster.md).
+USER_NAMESPACES = ["seccomp=unconfined", "apparmor=unconfined", "systempaths=unconfined"]
+
+
+def test_the_sandbox_runs_code_as_the_image_user_only_where_user_namespaces_are_allowed(engine):
+    def sandbox_in_image(security_opt):
+        output = engine.containers.run(IMAGE, ["python", "-c", SANDBOX_CHECK], remove=True, network_mode="none",
+                                       security_opt=security_opt).decode()
+        return json.loads(output.strip().splitlines()[-1])
+
+    allowed = sandbox_in_image(USER_NAMESPACES)
+    assert allowed["isolation"].startswith("namespaces") and "user namespace" in allowed["isolation"]
+    assert (allowed["good"], allowed["early_exit"]) == ("passed", "failed")
+    # The engine's default profile: no namespaces, so untrusted code is refused, not run unguarded.
+    default = sandbox_in_image(None)
+    assert default["isolation"].startswith("unavailable") and default["good"] == "error"
+
+
 def test_a_missing_image_is_named_before_any_task_runs(engine, tmp_path):
     from pipelines.cli import run_locally
     params = load_pipeline_recipe(ROOT / "recipes" / "pipeline_tiny_ci.yaml")
