@@ -37,6 +37,7 @@ def test_local_outputs_keep_checkpoints_beside_the_output(tmp_path):
 def test_remote_outputs_get_remote_checkpoints_and_a_cache_folder_per_output(tmp_path, monkeypatch):
     monkeypatch.setenv("REASONING_CACHE", str(tmp_path / "cache"))
     assert common.checkpoint_uri_for(config("s3://b/runs/sft/")) == "s3://b/runs/sft.checkpoints"
+    assert common.checkpoint_uri_for(config("s3://b/runs/sft")) == "s3://b/runs/sft.checkpoints"
     assert common.checkpoint_uri_for(config("s3://b/runs/sft", checkpoint_uri="s3://c/ck")) == "s3://c/ck"
     assert common.checkpoint_uri_for(config(tmp_path / "o", checkpoint_uri="s3://c/ck")) == "s3://c/ck"
     first, second = common.local_checkpoint_dir("s3://b/one"), common.local_checkpoint_dir("s3://b/two")
@@ -44,30 +45,53 @@ def test_remote_outputs_get_remote_checkpoints_and_a_cache_folder_per_output(tmp
     assert common.local_checkpoint_dir("s3://b/one") == first  # stable: a retried pod finds the same folder
 
 
-def test_resume_continues_from_the_newest_checkpoint_by_step(tmp_path):
+def test_resume_continues_from_the_newest_checkpoint_by_step(tmp_path, caplog):
     out = tmp_path / "sft"
     folder = artifacts.checkpoint_dir(out)
     for step in (2, 10, 9):  # by name "checkpoint-9" > "checkpoint-10": the step must decide
         make_checkpoint(folder, step)
-    local, resume_from = common.prepare_checkpoints(config(out, resume=True))
+    with caplog.at_level("INFO", logger="reasoning.stages.common"):
+        local, resume_from = common.prepare_checkpoints(config(out, resume=True))
     assert local == folder
     assert Path(resume_from) == folder / "checkpoint-10"
     assert (folder / "checkpoint-2").exists()  # resuming deletes nothing
+    assert [r.getMessage() for r in caplog.records] == [f"resuming from {folder / 'checkpoint-10'}"]
 
 
-def test_resume_without_checkpoints_starts_from_step_zero(tmp_path):
-    out = tmp_path / "sft"
-    local, resume_from = common.prepare_checkpoints(config(out, resume=True))
+def test_resume_without_checkpoints_starts_from_step_zero(tmp_path, caplog):
+    out = tmp_path / "new" / "runs" / "sft"  # parents created as needed
+    with caplog.at_level("INFO", logger="reasoning.stages.common"):
+        local, resume_from = common.prepare_checkpoints(config(out, resume=True))
     assert resume_from is None and local.is_dir() and not any(local.iterdir())
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", f"--resume: no checkpoint in {local}; starting from step 0")]
 
 
-def test_a_fresh_run_removes_old_checkpoints(tmp_path):
+def test_a_fresh_run_removes_old_checkpoints(tmp_path, caplog):
     out = tmp_path / "sft"
     folder = artifacts.checkpoint_dir(out)
     make_checkpoint(folder, 4)
     (folder / "live_log.jsonl").write_text("{}\n")
-    local, resume_from = common.prepare_checkpoints(config(out))
+    with caplog.at_level("INFO", logger="reasoning.stages.common"):
+        local, resume_from = common.prepare_checkpoints(config(out))
     assert resume_from is None and local == folder and local.is_dir() and not any(local.iterdir())
+    assert [r.getMessage() for r in caplog.records] == [
+        f"starting fresh: removing old checkpoints in {folder} (use --resume to continue them)"]
+    fresh, _ = common.prepare_checkpoints(config(tmp_path / "a" / "b" / "sft"))
+    assert fresh.is_dir()
+
+
+@pytest.mark.s3
+def test_resume_on_a_fresh_node_restores_the_checkpoints_from_object_storage(s3_env, tmp_path):
+    _, bucket = s3_env
+    pod_one = tmp_path / "pod-one" / "sft"
+    make_checkpoint(artifacts.checkpoint_dir(pod_one), 6)
+    from reasoning import storage
+    storage.sync_dir_to(artifacts.checkpoint_dir(pod_one), f"{bucket}/ck/sft")
+    pod_two = tmp_path / "pod-two" / "sft"  # a new node: nothing on its disk
+    local, resume_from = common.prepare_checkpoints(config(pod_two, resume=True, checkpoint_uri=f"{bucket}/ck/sft"))
+    assert Path(resume_from) == local / "checkpoint-6"
+    assert json.loads((local / "checkpoint-6" / "trainer_state.json").read_text())["global_step"] == 6
 
 
 class FinishedTrainer:
