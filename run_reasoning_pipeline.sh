@@ -5,6 +5,7 @@
 #   ./run_reasoning_pipeline.sh --base-model PATH --enable-cot --enable-context --target-context 131072
 #   ./run_reasoning_pipeline.sh --host http://localhost:8080 --experiment reasoning --run-name try1 --gpu-count 1
 #   ./run_reasoning_pipeline.sh --dry-run                         # only compile pipelines/reasoning_pipeline.yaml
+#   ./run_reasoning_pipeline.sh --print-params ...                # print what the flags resolve to, run nothing
 #
 # Any other pipeline parameter: --param name=value (names as in reasoning/pipeline_params.py).
 set -euo pipefail
@@ -13,7 +14,7 @@ PY=python3
 [[ -x .venv/bin/python ]] && PY=.venv/bin/python
 
 RECIPE=recipes/pipeline_default_cpu.yaml
-HOST="" DRY_RUN=0 EXPERIMENT=reasoning RUN_NAME="" STORAGE="" OUTPUT_DIR=runs
+HOST="" DRY_RUN=0 PRINT_PARAMS=0 EXPERIMENT=reasoning RUN_NAME="" STORAGE="" OUTPUT_DIR=runs
 REGISTRY="${REGISTRY:-ghcr.io/example}" TAG="${TAG:-0.1.0}"
 PARAMS=()
 
@@ -48,11 +49,22 @@ while [[ $# -gt 0 ]]; do
     --image-registry) need "$@"; REGISTRY="$2"; shift 2 ;;
     --image-tag) need "$@"; TAG="$2"; shift 2 ;;
     --dry-run) DRY_RUN=1; shift ;;
+    --print-params) PRINT_PARAMS=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "error: unknown flag $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 
+if [[ $PRINT_PARAMS == 1 ]]; then
+  # One line per resolved setting and pipeline parameter (tests check every flag's mapping).
+  MODE=run
+  [[ -n "$HOST" ]] && MODE=submit
+  [[ $DRY_RUN == 1 ]] && MODE=compile
+  printf 'setting %s=%s\n' mode "$MODE" recipe "$RECIPE" storage "$STORAGE" output_dir "$OUTPUT_DIR" host "$HOST" \
+    experiment "$EXPERIMENT" run_name "$RUN_NAME" image_registry "$REGISTRY" image_tag "$TAG"
+  for param in ${PARAMS[@]+"${PARAMS[@]}"}; do printf 'param %s\n' "$param"; done
+  exit 0
+fi
 if [[ $DRY_RUN == 1 ]]; then
   exec "$PY" -m pipelines.cli compile --image-registry "$REGISTRY" --image-tag "$TAG"
 fi

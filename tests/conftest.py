@@ -14,7 +14,8 @@ import pytest
 pytest_plugins = ["tests.s3_fixture"]
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = (ROOT.parent / "shared" / "data").resolve()
+# Overridable because mutation testing runs the tests from a copy of the repository (mutants/).
+SHARED_DATA = Path(os.environ.get("REASONING_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
 
 # Converted builtin models are cached per clone, so a fresh clone converts once.
 os.environ.setdefault("REASONING_CACHE", str(ROOT / ".cache" / "reasoning"))

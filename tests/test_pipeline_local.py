@@ -77,8 +77,12 @@ def check_common_tasks(summary, outputs):
 def test_tiny_pipeline_with_cot_and_export(tiny_model_dir, tmp_path):
     from pipelines.cli import collect_outputs, run_locally
     export = tmp_path / "exported-model"
+    # distinct reward weights: each must arrive under its own name at the GRPO stage
+    weights = {"correctness_weight": 5.0, "format_weight": 3.0, "consistency_weight": 1.0, "length_weight": 0.5,
+               "process_weight": 0.25}
     summary = run_locally(tiny_parameters(tiny_model_dir, enable_cot=True, enable_context=False,
-                                          export_destination=str(export)), tmp_path / "runs", run_name="cot")
+                                          export_destination=str(export), **weights), tmp_path / "runs",
+                          run_name="cot")
     outputs = collect_outputs(Path(summary["artifacts"]))
     check_common_tasks(summary, outputs)
     cot, meta = artifact(outputs, "generate-cot", "cot_dataset")
@@ -86,7 +90,10 @@ def test_tiny_pipeline_with_cot_and_export(tiny_model_dir, tmp_path):
     assert not any(task.startswith("extend-context") for task in outputs)
     exported = check_model(export, "grpo")
     grpo, _ = artifact(outputs, "reasoning-grpo", "grpo_model")
-    assert exported["sha256"] == json.loads((grpo / "reasoning_artifact.json").read_text())["sha256"]
+    grpo_metadata = json.loads((grpo / "reasoning_artifact.json").read_text())
+    assert exported["sha256"] == grpo_metadata["sha256"]
+    assert grpo_metadata["lineage"]["reward_weights"] == weights
+    assert {name: grpo_metadata["config"][name] for name in weights} == weights
 
 
 def test_tiny_pipeline_without_cot_with_context_extension(tiny_model_dir, tmp_path):

@@ -165,10 +165,13 @@ HOSTILE = [None, "", "9**9**9**9", "<think>9^{9^{9^{9}}} = 1</think> \\boxed{10^
 
 
 @pytest.mark.parametrize("hostile", HOSTILE, ids=range(len(HOSTILE)))
-def test_hostile_input_neither_crashes_nor_hangs(hostile):
+def test_hostile_input_neither_crashes_nor_hangs_nor_counts_as_correct(hostile):
     started = time.monotonic()
     result = score(hostile)
     assert 0.0 <= result.reward <= 1.0
+    # Only the Arabic-Indic digits (٣٩١ is 391) answer the question; nothing else may be credited.
+    correct = isinstance(hostile, str) and hostile.endswith("٣٩١")
+    assert result.components["correctness"] == (1.0 if correct else 0.0)
     assert time.monotonic() - started < 10
 
 
