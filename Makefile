@@ -46,8 +46,10 @@ $(TOOLS)/bin/checkov:
 
 tools: $(TOOLS)/bin/checkov
 
+# The evaluation reuses a model's scored samples when weights, rows, settings and scoring code are
+# unchanged (reasoning/evaluation/cache.py): the base model is evaluated once, not on every run.
 run: install $(if $(filter docker,$(RUNNER)),images-local)
-	$(PY) -m pipelines.cli run --recipe $(RECIPE) $(if $(STORAGE),--storage $(STORAGE)) \
+	REASONING_EVAL_CACHE=$${REASONING_EVAL_CACHE-$(REASONING_CACHE)/eval} $(PY) -m pipelines.cli run --recipe $(RECIPE) $(if $(STORAGE),--storage $(STORAGE)) \
 		--runner $(RUNNER) $(if $(filter docker,$(RUNNER)),--image $(LOCAL_IMAGE))
 
 test: install tools
