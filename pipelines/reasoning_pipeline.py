@@ -139,7 +139,8 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
         max_completion_length: int, lora_r: int, train_rows: int, seed: int,
         correctness_weight: float, format_weight: float, consistency_weight: float, length_weight: float,
         process_weight: float, eval_datasets: str, eval_limit: int, eval_max_new_tokens: int,
-        export_destination: str, checkpoint_uri: str, gpu_type: str, gpu_count: int, num_nodes: int,
+        grpo_dynamic_sampling: bool, eval_sampled_k: int, export_destination: str, checkpoint_uri: str, gpu_type: str,
+        gpu_count: int, num_nodes: int,
         gpu_node_selector: dict,
     ):
         grpo = train(grpo_op, "GRPO", checkpoint_uri, gpu_type, gpu_count, num_nodes, gpu_node_selector,
@@ -148,10 +149,10 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
                      max_completion_length=max_completion_length, lora_r=lora_r, train_rows=train_rows, seed=seed,
                      correctness_weight=correctness_weight, format_weight=format_weight,
                      consistency_weight=consistency_weight, length_weight=length_weight,
-                     process_weight=process_weight)
+                     process_weight=process_weight, grpo_dynamic_sampling=grpo_dynamic_sampling)
         configure(evaluate_op(base_model=base_model, sft_model=sft_model, grpo_model=grpo.outputs["grpo_model"],
                               eval_datasets=eval_datasets, eval_limit=eval_limit,
-                              eval_max_new_tokens=eval_max_new_tokens, seed=seed),
+                              eval_max_new_tokens=eval_max_new_tokens, seed=seed, eval_sampled_k=eval_sampled_k),
                   placement, name="evaluate base vs SFT vs GRPO", resources="eval", retries="io", caching="eval")
         with dsl.If(export_destination != "", name="export"):
             configure(export_op(model=grpo.outputs["grpo_model"], destination=export_destination), placement,
@@ -169,7 +170,8 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
         max_completion_length: int, lora_r: int, train_rows: int, seed: int,
         correctness_weight: float, format_weight: float, consistency_weight: float, length_weight: float,
         process_weight: float, eval_datasets: str, eval_limit: int, eval_max_new_tokens: int,
-        export_destination: str, checkpoint_uri: str, gpu_type: str, gpu_count: int, num_nodes: int,
+        grpo_dynamic_sampling: bool, eval_sampled_k: int, export_destination: str, checkpoint_uri: str, gpu_type: str,
+        gpu_count: int, num_nodes: int,
         gpu_node_selector: dict,
     ):
         given = dict(locals())
@@ -216,11 +218,13 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
         grpo_iterations: int = D["grpo_iterations"], group_size: int = D["group_size"],
         grpo_learning_rate: float = D["grpo_learning_rate"], grpo_batch_size: int = D["grpo_batch_size"],
         max_completion_length: int = D["max_completion_length"],
+        grpo_dynamic_sampling: bool = D["grpo_dynamic_sampling"],
         correctness_weight: float = D["correctness_weight"], format_weight: float = D["format_weight"],
         consistency_weight: float = D["consistency_weight"], length_weight: float = D["length_weight"],
         process_weight: float = D["process_weight"],
         eval_datasets: str = D["eval_datasets"], eval_limit: int = D["eval_limit"],
-        eval_max_new_tokens: int = D["eval_max_new_tokens"], export_destination: str = D["export_destination"],
+        eval_max_new_tokens: int = D["eval_max_new_tokens"], eval_sampled_k: int = D["eval_sampled_k"],
+        export_destination: str = D["export_destination"],
         checkpoint_uri: str = D["checkpoint_uri"],
         gpu_type: str = D["gpu_type"], gpu_count: int = D["gpu_count"], num_nodes: int = D["num_nodes"],
         gpu_node_selector: dict = D["gpu_node_selector"],

@@ -18,10 +18,11 @@ def validate_parameters(
     max_length: int,
     enable_context: bool, target_context: int, scaling_type: str, context_dataset: str, context_steps: int,
     grpo_iterations: int, group_size: int, grpo_learning_rate: float, grpo_batch_size: int,
-    max_completion_length: int,
+    max_completion_length: int, grpo_dynamic_sampling: bool,
     correctness_weight: float, format_weight: float, consistency_weight: float, length_weight: float,
     process_weight: float,
-    eval_datasets: str, eval_limit: int, eval_max_new_tokens: int, export_destination: str, checkpoint_uri: str,
+    eval_datasets: str, eval_limit: int, eval_max_new_tokens: int, eval_sampled_k: int, export_destination: str,
+    checkpoint_uri: str,
     gpu_type: str, gpu_count: int, num_nodes: int, gpu_node_selector: dict,
 ):
     """Validate every pipeline parameter; writes the normalised set as JSON (the run's resolved recipe)."""
