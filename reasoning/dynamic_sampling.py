@@ -132,6 +132,8 @@ class DynamicSamplingMixin:
         self.max_extra_rounds = max_extra_rounds
         self.dynamic_sampling = dynamic_sampling and self._dynamic_sampling_applies()
         self._last_rewards_per_func: torch.Tensor | None = None
+        # Whole-run counts (the logged values are per step, averaged over --logging-steps).
+        self.dynamic_sampling_totals = {"groups_dropped": 0, "prompts_sampled": 0, "flat_groups_kept": 0}
         self._prompt_stream = PromptStream(len(self.train_dataset), self.args.seed + 1) \
             if self.dynamic_sampling else None
 
@@ -194,6 +196,8 @@ class DynamicSamplingMixin:
             flats = select_rows(flats, torch.arange(filler * size, device=flats["advantages"].device))
             flats["advantages"] = torch.zeros_like(flats["advantages"])
             kept.append(flats)
+        for key, value in (("groups_dropped", dropped), ("prompts_sampled", sampled), ("flat_groups_kept", filler)):
+            self.dynamic_sampling_totals[key] += value
         metrics = self._metrics["train"]
         metrics["dynamic_sampling/groups_dropped"].append(float(dropped))
         metrics["dynamic_sampling/prompts_sampled"].append(float(sampled))

@@ -107,6 +107,7 @@ def test_the_cap_on_extra_rounds_holds_and_keeps_the_batch_shape(tiny_model_dir,
     assert record["dynamic_sampling/prompts_sampled"] == 2 + 2 + 2
     assert record["dynamic_sampling/groups_dropped"] == 6
     assert record["dynamic_sampling/flat_groups_kept"] == 2
+    assert run.dynamic_sampling_totals == {"groups_dropped": 6, "prompts_sampled": 6, "flat_groups_kept": 2}
     (batch,) = run.recorded_batches
     assert batch["prompt_ids"].size(0) == 4 and torch.equal(batch["advantages"], torch.zeros(4))
 
@@ -160,3 +161,18 @@ def test_prompt_stream_covers_every_row_before_repeating():
     first, second = stream.take(5), stream.take(5)
     assert sorted(first) == sorted(second) == list(range(5))
     assert dynamic_sampling.PromptStream(5, seed=3).take(5) == first  # seeded
+
+
+def test_the_switch_is_a_flag_a_recipe_key_and_a_pipeline_parameter(tiny_model_dir, tmp_path):
+    from reasoning.config import parse_config
+    from reasoning.fileio import InputError
+    from reasoning.pipeline_params import grpo_stage_config, make_parameters
+    from reasoning.stages.grpo import GRPOStageConfig
+    base = ["--model", str(tiny_model_dir), "--dataset", "synthetic:math?n=4"]
+    assert parse_config(GRPOStageConfig, base, prog="grpo").dynamic_sampling is True
+    off = parse_config(GRPOStageConfig, [*base, "--no-dynamic-sampling"], prog="grpo")
+    assert off.dynamic_sampling is False
+    with pytest.raises(InputError, match="--dynamic-sampling-max-rounds"):
+        GRPOStageConfig(model=str(tiny_model_dir), dataset="synthetic:math?n=4", dynamic_sampling_max_rounds=-1)
+    params = make_parameters({"grpo_dynamic_sampling": False})
+    assert grpo_stage_config(params, model="m", dataset="d", output="o")["dynamic_sampling"] is False

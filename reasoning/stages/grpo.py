@@ -207,10 +207,8 @@ def run(config: GRPOStageConfig) -> dict[str, Any]:
     lineage.update({"base_model": config.model, "precision": precision, "reward_weights": config.reward_weights()})
     history = trainer.state.log_history
     extra = {"prompts": len(rows), "dynamic_sampling": bool(getattr(trainer, "dynamic_sampling", False))}
-    for key in ("dynamic_sampling/groups_dropped", "dynamic_sampling/prompts_sampled"):
-        values = [r[key] for r in history if key in r]
-        if values:
-            extra["total_" + key.split("/")[1]] = float(sum(values))
+    for key, value in getattr(trainer, "dynamic_sampling_totals", {}).items():
+        extra["total_" + key] = float(value)
     for key in ("kl", "completions/mean_length", "completions/clipped_ratio"):
         values = [r[key] for r in history if key in r]
         if values:
