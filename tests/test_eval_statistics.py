@@ -27,8 +27,10 @@ def test_bootstrap_interval_matches_the_hand_computed_distribution():
     assert result["low"] <= 0 < result["high"]  # 6 changed answers out of 20 do not exclude chance (low is 0.0)
     # Pairing matters: the same accuracies with the gains on *different* problems than the losses would be
     # no tighter; ten times the evidence (200 problems, same rates) excludes 0.
-    wide = statistics.paired_bootstrap(baseline * 10, candidate * 10, resamples=5000)
-    assert 0 < wide["low"] < 0.2 < wide["high"]
+    wide = statistics.paired_bootstrap(baseline * 10, candidate * 10, resamples=20_000)
+    # Normal approximation at 200 problems: 0.2 -/+ 1.96 * sqrt(0.26 / 200) = [0.129, 0.271] (a 90% interval
+    # would be [0.141, 0.259]); the bootstrap lands on the 1/200 grid.
+    assert wide["low"] == pytest.approx(0.13, abs=0.004) and wide["high"] == pytest.approx(0.27, abs=0.004)
 
 
 def test_bootstrap_refuses_unpaired_results():
@@ -74,6 +76,10 @@ def test_compare_models_pairs_by_problem_and_accuracy_by_difficulty():
     labels = {"a": 1, "b": 2, "c": 2}
     assert statistics.accuracy_by_key(sft, labels) == {"1": {"problems": 1, "accuracy": 1.0},
                                                        "2": {"problems": 2, "accuracy": 0.0}}
+    # With several samples a problem, the first (the greedy one in a greedy run) counts, once per problem.
+    two = samples("m", [("a", True, "1"), ("a", False, "2"), ("b", False, "3"), ("b", True, "2")])
+    assert statistics.accuracy_by_key(two, {"a": 1, "b": 1}) == {"1": {"problems": 2, "accuracy": 0.5}}
+    assert statistics.accuracy_by_key(two, {"a": 1}) == {"1": {"problems": 1, "accuracy": 1.0}}
 
 
 def test_grpo_curve_from_a_train_log():
@@ -94,6 +100,7 @@ def test_grpo_curve_from_a_train_log():
     ("<think>\n12 + 30 = 42\n</think>\nThe answer is 42.", False),        # "42." may still become "42.5"
     ("<think>\n12 + 30 = 42\n</think>\nThe answer is 42.5.\n", True),
     ("<think>\nso the answer is 42.\nwait", False),                         # inside the reasoning: not final
+    ("<think>\nthe answer is 42.\n</think>\nThe answer is", False),       # only the text after </think> counts
     ("The final answer is: 7\nMore text", True),
     ("So \\boxed{391}.\n", True),
     ("Let me think about 12 + 30. It is 42. ", False),
