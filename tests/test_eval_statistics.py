@@ -107,3 +107,17 @@ def test_grpo_curve_from_a_train_log():
 ])
 def test_answer_line_ends_generation_only_when_final(text, done):
     assert answer_complete(text) is done
+
+
+def test_model_hash_is_the_weights_not_the_artifact_metadata(tmp_path):
+    from reasoning.evaluation.cache import model_hash
+    first, second = tmp_path / "a", tmp_path / "b"
+    for directory, stamp in ((first, "2026-01-01"), (second, "2026-02-02")):
+        directory.mkdir()
+        (directory / "model.safetensors").write_bytes(b"weights")
+        (directory / "config.json").write_text("{}")
+        (directory / "reasoning_artifact.json").write_text(f'{{"created_at": "{stamp}", "path": "{directory}"}}')
+    assert model_hash(str(first)) == model_hash(str(second))  # the same model imported by two runs
+    (second / "model.safetensors").write_bytes(b"weightz")
+    model_hash.cache_clear()
+    assert model_hash(str(first)) != model_hash(str(second))

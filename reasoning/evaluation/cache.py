@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from reasoning import artifacts
 from reasoning.fileio import write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,10 @@ def model_hash(directory: str) -> str:
     """sha256 over a model directory's weights, config and tokenizer files (names and bytes)."""
     digest = hashlib.sha256()
     root = Path(directory)
-    files = sorted(p for p in root.iterdir() if p.is_file() and (
-        p.suffix in (".safetensors", ".bin", ".json", ".model", ".txt", ".jinja") and p.name != "train_log.jsonl"))
+    # The artifact's own metadata (timestamps, paths, lineage) is left out: the same weights imported
+    # by another run are the same model.
+    files = sorted(p for p in root.iterdir() if p.is_file() and p.name != artifacts.METADATA_FILE
+                   and p.suffix in (".safetensors", ".bin", ".json", ".model", ".txt", ".jinja"))
     if not files:
         raise FileNotFoundError(f"no model files in {directory}")
     for path in files:
