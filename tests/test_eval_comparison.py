@@ -54,6 +54,7 @@ def test_comparison_section_and_cache(tmp_path, constant_model_dir, tiny_model_d
     finally:
         eval_stage.evaluate_model = original
     assert again["metrics"] == first["metrics"]
+    assert json.loads((tmp_path / "again" / "metrics.json").read_text())["comparison"]["grpo_curves"]
     cached = json.loads((tmp_path / "again" / "metrics.json").read_text())
     assert all(seconds == 0.0 for per_model in cached["generation_seconds"].values() for seconds in per_model.values())
     assert [json.loads(line) for line in (tmp_path / "again" / "samples.jsonl").read_text().splitlines()] == samples

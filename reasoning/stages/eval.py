@@ -341,7 +341,8 @@ def evaluate_model_cached(name: str, reference: str, datasets: dict[str, tuple[s
     if hit is not None:
         log.info("%s: reusing the evaluation cached under %s (same weights, rows, settings, code)", name, key[:16])
         samples = [{**sample, "model": name} for sample in hit["samples"]]
-        info = {**hit["info"], "reference": reference, "cached": key}
+        # This run's directory (its train log feeds the curves), the cached numbers.
+        info = {**hit["info"], "reference": reference, "resolved": resolved, "cached": key}
         return samples, info, {dataset: 0.0 for dataset in hit["seconds"]}
     samples, info, seconds = evaluate_model(name, reference, datasets, config, reward_fn)
     cache.store(cache_dir, key, {"samples": samples, "info": info, "seconds": seconds})
