@@ -21,7 +21,7 @@ PYTEST_ARGS ?=
 REGISTRY ?= ghcr.io/example
 TAG ?= 0.1.0
 
-.PHONY: install run test test-all test-containers lint compile bench images images-local engine tools clean
+.PHONY: install run proof test test-all test-containers lint compile bench images images-local engine tools clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11" >&2; exit 1; }
@@ -46,9 +46,22 @@ $(TOOLS)/bin/checkov:
 
 tools: $(TOOLS)/bin/checkov
 
+# The evaluation reuses a model's scored samples when weights, rows, settings and scoring code are
+# unchanged (reasoning/evaluation/cache.py): the base model is evaluated once, not on every run.
 run: install $(if $(filter docker,$(RUNNER)),images-local)
-	$(PY) -m pipelines.cli run --recipe $(RECIPE) $(if $(STORAGE),--storage $(STORAGE)) \
+	REASONING_EVAL_CACHE=$${REASONING_EVAL_CACHE-$(REASONING_CACHE)/eval} $(PY) -m pipelines.cli run --recipe $(RECIPE) $(if $(STORAGE),--storage $(STORAGE)) \
 		--runner $(RUNNER) $(if $(filter docker,$(RUNNER)),--image $(LOCAL_IMAGE))
+
+# The RL proof (issue 16): SFT on the easy family, GRPO on a harder one, then SFT vs GRPO on 200 held-out
+# problems of the harder family with a paired bootstrap interval, pass@1 and maj@4. Stage by stage, no kfp.
+PROOF_HARD := hard=synthetic:math?n=200&seed=0&split=test&family=arithmetic&difficulty=2
+proof: install
+	$(PY) -m reasoning.stages.sft --config recipes/sft_proof_cpu.yaml
+	$(PY) -m reasoning.stages.grpo --config recipes/grpo_proof_cpu.yaml
+	REASONING_EVAL_CACHE=$${REASONING_EVAL_CACHE-$(REASONING_CACHE)/eval} $(PY) -m reasoning.stages.eval \
+		--model base=builtin:smollm2-135m-instruct --model sft=runs/proof/sft --model grpo=runs/proof/grpo \
+		--datasets "$(PROOF_HARD)" --datasets easy=synthetic-test --limit 200 --max-new-tokens 128 \
+		--sampled-k 4 --output runs/proof/report
 
 test: install tools
 	$(PY) -m pytest -m "not slow and not containers" $(PYTEST_ARGS)

@@ -8,9 +8,12 @@ back in the caller's order.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from reasoning.schema import THINK_CLOSE, THINK_OPEN
 
 Messages = list[dict[str, str]]
 
@@ -23,6 +26,41 @@ class SamplingSettings:
     num_samples: int = 1              # completions per prompt
     batch_size: int = 16              # prompts per forward batch
     seed: int = 0
+    stop_at_answer: bool = False      # end a completion once its final-answer line is complete
+
+
+# A final-answer statement ("The answer is 42." / "Answer: 7" / "\\boxed{x}") that has ended: a sentence
+# end followed by whitespace, or a newline. The period alone is not enough: "3." may become "3.5".
+_ANSWER_DONE = re.compile(r"(?:answer\s*(?:is|:|=)[^\n]*?\S|\\boxed\{[^{}]*\}[^\n]*?)(?:\.\s|\n)", re.IGNORECASE)
+
+
+def answer_complete(text: str) -> bool:
+    r"""Has ``text`` stated its final answer? Only after ``</think>`` when a think block was opened
+    (an "answer is" inside the reasoning is not final).
+
+    >>> answer_complete("<think>so the answer is 5.\n"), answer_complete("<think>1+1=2</think>\nThe answer is 2. ")
+    (False, True)
+    >>> answer_complete("The answer is 3."), answer_complete("The answer is 3.5.\n")
+    (False, True)
+    """
+    if THINK_OPEN in text:
+        if THINK_CLOSE not in text:
+            return False
+        text = text.rsplit(THINK_CLOSE, 1)[1]
+    return _ANSWER_DONE.search(text) is not None
+
+
+def answer_stopping_criteria(tokenizer: Any, prompt_length: int):
+    """A transformers StoppingCriteria that ends each row (independently) once ``answer_complete``."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class AnswerLineStop(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            texts = tokenizer.batch_decode(input_ids[:, prompt_length:], skip_special_tokens=True)
+            return torch.tensor([answer_complete(t) for t in texts], device=input_ids.device)
+
+    return AnswerLineStop()
 
 
 def render_prompts(tokenizer: Any, prompts: Sequence[Messages | str]) -> list[str]:
@@ -64,6 +102,10 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[Messages | str], sett
                                       "num_return_sequences": 1 if greedy else settings.num_samples}
             if not greedy:
                 kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
+            if settings.stop_at_answer:
+                from transformers import StoppingCriteriaList
+                kwargs["stopping_criteria"] = StoppingCriteriaList(
+                    [answer_stopping_criteria(tokenizer, encoded["input_ids"].shape[1])])
             with torch.inference_mode():
                 output = model.generate(**encoded, **kwargs)
             new_tokens = output[:, encoded["input_ids"].shape[1]:]

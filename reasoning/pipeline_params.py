@@ -70,6 +70,8 @@ class PipelineParameters:
     grpo_learning_rate: float = option(5e-5, "GRPO learning rate")
     grpo_batch_size: int = option(8, "GRPO completions per step (a multiple of group_size)")
     max_completion_length: int = option(128, "GRPO maximum new tokens per completion")
+    grpo_dynamic_sampling: bool = option(True, "GRPO dynamic sampling (DAPO): replace groups whose completions all "
+                                         "got the same reward by fresh prompts (false = plain TRL sampling)")
     correctness_weight: float = option(0.4, "reward weight: correct final answer")
     format_weight: float = option(0.2, "reward weight: one <think> block then an answer")
     consistency_weight: float = option(0.2, "reward weight: reasoning agrees with the answer")
@@ -79,6 +81,8 @@ class PipelineParameters:
     eval_datasets: str = option("synthetic-test,gsm8k-test", "comma-separated evaluation datasets (names or specs)")
     eval_limit: int = option(100, "problems per evaluation dataset")
     eval_max_new_tokens: int = option(256, "new tokens per evaluation response")
+    eval_sampled_k: int = option(0, "also sample K completions per problem in the evaluation for pass@1 and maj@K "
+                                 "(0 = greedy only)")
     export_destination: str = option("", "where to export the final model (local path or s3:// URI; '' = no export)")
     serve_model: bool = option(False, "when the evaluation shows the final model ahead of the base model, write a "
                                       "KServe InferenceService (vLLM) for the exported model; needs an s3:// "
@@ -103,7 +107,8 @@ class PipelineParameters:
 
         for name in ("base_model", "dataset", "eval_datasets"):
             need(bool(str(getattr(self, name)).strip()), "must not be empty", name)
-        for name in ("train_rows", "sft_max_steps", "lora_r", "context_steps", "gpu_count", "eval_gpu_count"):
+        for name in ("train_rows", "sft_max_steps", "lora_r", "context_steps", "gpu_count", "eval_gpu_count",
+                     "eval_sampled_k"):
             need(getattr(self, name) >= 0, f"must be >= 0, got {getattr(self, name)}", name)
         for name in ("sft_batch_size", "max_length", "grpo_iterations", "grpo_batch_size",
                      "max_completion_length", "eval_limit", "eval_max_new_tokens", "num_nodes", "target_context"):
@@ -335,7 +340,7 @@ def grpo_stage_config(params: PipelineParameters, *, model: str, dataset: str, o
     config.update({"iterations": params.grpo_iterations, "group_size": params.group_size,
                    "learning_rate": params.grpo_learning_rate, "batch_size": params.grpo_batch_size,
                    "max_completion_length": params.max_completion_length, "limit": params.train_rows,
-                   **params.reward_weights})
+                   "dynamic_sampling": bool(params.grpo_dynamic_sampling), **params.reward_weights})
     return config
 
 

@@ -135,13 +135,14 @@ def through_object_store(config: dict[str, Any]) -> tuple[dict[str, Any], str]:
 
 
 def evaluate_models(models: dict[str, str], datasets: list[str], output_dir: str | os.PathLike, *,
-                    limit: int, max_new_tokens: int, seed: int = 0) -> dict[str, Any]:
+                    limit: int, max_new_tokens: int, seed: int = 0, sampled_k: int = 0) -> dict[str, Any]:
     """Evaluate each named model on each dataset; the report lands in ``output_dir``."""
     from reasoning.stages.eval import EvalStageConfig, run
     if not models:
         raise InputError("no model to evaluate", field="models")
     config = EvalStageConfig(models=[f"{name}={path}" for name, path in models.items()], datasets=list(datasets),
-                             limit=limit, max_new_tokens=max_new_tokens, seed=seed, output=str(output_dir))
+                             limit=limit, max_new_tokens=max_new_tokens, seed=seed, sampled_k=sampled_k,
+                             output=str(output_dir))
     return dict(run(config) or {})
 
 

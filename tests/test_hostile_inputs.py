@@ -173,7 +173,7 @@ def test_checkpoint_choice_keeps_what_can_be_resumed(tmp_path):
         path = root / f"checkpoint-{step}"
         path.mkdir(parents=True)
         if state:
-            (path / "trainer_state.json").write_text('{"global_step": %d}' % step)
+            (path / "trainer_state.json").write_text(json.dumps({"global_step": step}))
         if marked:
             (path / common.CHECKPOINT_COMPLETE).write_text("{}")
         return path

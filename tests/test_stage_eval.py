@@ -138,8 +138,8 @@ def test_two_models_two_samples_metrics_consistent_with_samples(tmp_path, consta
     page = (output / "report.html").read_text()
     assert "| model | arith | mixed |" in markdown and "| const | 50.0% / 0.0% | 50.0% / 0.0% |" in markdown
     assert "<table>" in page and "<th>arith</th>" in page
-    # Accuracy bars + training curves (grpo's own log and its sft parent's).
-    assert markdown.count("data:image/png;base64,") == 2 and page.count("data:image/png;base64,") == 2
+    # Accuracy bars + training curves (grpo's own log and its sft parent's) + the GRPO reward curves.
+    assert markdown.count("data:image/png;base64,") == 3 and page.count("data:image/png;base64,") == 3
     assert "const (grpo)" in markdown and "sft (sft)" in markdown
     assert "const" in result["summary"] and "tiny" in result["summary"]
 

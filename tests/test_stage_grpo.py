@@ -34,6 +34,9 @@ def test_two_iterations_log_rewards_and_change_the_weights(tiny_model_dir, tmp_p
                 "rewards/length/mean", "rewards/process/mean"):
         assert key in log[-1], key
     assert log[-1]["completions/mean_length"] <= 12
+    # Dynamic sampling is on by default: every step says how many prompts it sampled and dropped.
+    assert all(r["dynamic_sampling/prompts_sampled"] >= 2 for r in log)
+    assert all(0 <= r["dynamic_sampling/rounds"] <= 1 + config.dynamic_sampling_max_rounds for r in log)
     from safetensors.torch import load_file
     before = load_file(str(tiny_model_dir / "model.safetensors"))
     after = load_file(str(out / "model.safetensors"))

@@ -9,6 +9,7 @@ from components._common import image, lightweight
 def evaluate(eval_datasets: str, eval_limit: int, eval_max_new_tokens: int, seed: int,
              metrics: Output[Metrics], report_html: Output[HTML], report_markdown: Output[Markdown],
              base_model: Input[Model] = None, sft_model: Input[Model] = None, grpo_model: Input[Model] = None,
+             eval_sampled_k: int = 0,
              ) -> NamedTuple("Promotion", [("promote", bool), ("promotion_reason", str)]):
     """Runs reasoning.stages.eval; logs accuracy, format compliance and reward means per model and dataset.
     Returns whether the final model beats the base model (the pipeline serves it only then), and why."""
@@ -27,7 +28,7 @@ def evaluate(eval_datasets: str, eval_limit: int, eval_max_new_tokens: int, seed
     workdir = tempfile.mkdtemp(prefix="evaluate-")
     output = f"{workdir}/report"
     result = evaluate_models(models, datasets, output, limit=eval_limit, max_new_tokens=eval_max_new_tokens,
-                             seed=seed)
+                             seed=seed, sampled_k=eval_sampled_k)
     for name, value in numeric_metrics(result.get("metrics", {})).items():
         metrics.log_metric(name, value)
     with open(f"{output}/metrics.json", encoding="utf-8") as handle:

@@ -9,7 +9,7 @@ def reasoning_grpo(model: Input[Model], dataset: Input[Dataset], grpo_model: Out
                    grpo_batch_size: int, max_completion_length: int, lora_r: int, train_rows: int, seed: int,
                    correctness_weight: float, format_weight: float, consistency_weight: float,
                    length_weight: float, process_weight: float, checkpoint_uri: str, gpu_count: int,
-                   num_nodes: int):
+                   num_nodes: int, grpo_dynamic_sampling: bool = True):
     """GRPO on the problems' reference answers; logs the final reward and KL."""
     from reasoning.pipeline_params import grpo_stage_config, make_parameters
     from reasoning.pipeline_steps import artifact_metadata, dataset_rows, numeric_metrics, run_training_stage
@@ -20,7 +20,8 @@ def reasoning_grpo(model: Input[Model], dataset: Input[Dataset], grpo_model: Out
                                   train_rows=train_rows, seed=seed, correctness_weight=correctness_weight,
                                   format_weight=format_weight, consistency_weight=consistency_weight,
                                   length_weight=length_weight, process_weight=process_weight,
-                                  checkpoint_uri=checkpoint_uri, gpu_count=gpu_count, num_nodes=num_nodes))
+                                  checkpoint_uri=checkpoint_uri, gpu_count=gpu_count, num_nodes=num_nodes,
+                                  grpo_dynamic_sampling=grpo_dynamic_sampling))
     config = grpo_stage_config(params, model=model.path, dataset=str(dataset_rows(dataset.path)),
                                output=grpo_model.path)
     result = run_training_stage("grpo", config, gpus=gpu_count, num_nodes=num_nodes)

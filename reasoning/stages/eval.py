@@ -82,6 +82,19 @@ class EvalStageConfig:
     examples_per_dataset: int = option(2, "correct and wrong sample completions shown per model and dataset")
     use_training_curves: bool = option(True, "plot loss/reward curves from the models' train_log.jsonl "
                                        "(and their lineage parents')")
+    sampled_k: int = option(0, "also sample K completions per problem at --sampled-temperature and report "
+                            "pass@1 (their mean accuracy) and maj@K (their majority answer); 0 = off")
+    sampled_temperature: float = option(1.0, "temperature of the --sampled-k completions (1.0: what GRPO samples at, "
+                                        "so pass@1 vs maj@K shows the room RL has)")
+    compare: list[str] = option(help="BASELINE:CANDIDATE model pairs whose accuracy difference on the same problems "
+                                "gets a paired bootstrap interval (default: each model vs the one before it)",
+                                default_factory=list)
+    bootstrap_resamples: int = option(10_000, "resamples of the paired bootstrap")
+    use_stop_at_answer: bool = option(True, "end a completion once its final-answer line is complete (\"The answer "
+                                      "is N.\" after </think>): later text is never scored, only generated")
+    cache_dir: str = option("auto", "reuse a model's scored samples when its weights, the rows, the settings and the "
+                            "scoring code hash the same: a directory, auto = $REASONING_EVAL_CACHE when set "
+                            "(make run sets it), '' = off")
 
     def __post_init__(self) -> None:
         self.models = _as_list(self.models)
@@ -98,6 +111,11 @@ class EvalStageConfig:
         require(self.examples_per_dataset >= 0, f"must be >= 0, got {self.examples_per_dataset}",
                 "--examples-per-dataset")
         require(bool(str(self.output).strip()), "an output path is required", "--output")
+        require(self.sampled_k >= 0, f"must be >= 0, got {self.sampled_k}", "--sampled-k")
+        require(self.sampled_temperature > 0, f"must be > 0, got {self.sampled_temperature}", "--sampled-temperature")
+        require(self.bootstrap_resamples >= 100, f"must be >= 100, got {self.bootstrap_resamples}",
+                "--bootstrap-resamples")
+        self.compare = _as_list(self.compare)
         names = [name for name, _ in model_specs(self.models)]
         duplicates = [n for n, c in Counter(names).items() if c > 1]
         require(not duplicates, f"model names must be unique, repeated: {', '.join(duplicates)} "
@@ -115,6 +133,24 @@ class EvalStageConfig:
         for _, spec in specs:
             if _looks_like_path(spec) and not Path(spec).expanduser().exists():
                 raise InputError("dataset file does not exist", file=spec, field="--datasets")
+        for pair in self.compare:
+            baseline, _, candidate = pair.partition(":")
+            require(baseline in names and candidate in names,
+                    f"{pair!r} must be BASELINE:CANDIDATE with both among the models ({', '.join(names)})",
+                    "--compare")
+
+    @property
+    def comparison_pairs(self) -> list[tuple[str, str]]:
+        if self.compare:
+            return [tuple(pair.split(":", 1)) for pair in self.compare]  # type: ignore[misc]
+        names = [name for name, _ in model_specs(self.models)]
+        return list(zip(names, names[1:], strict=False))
+
+    @property
+    def resolved_cache_dir(self) -> str:
+        if self.cache_dir == "auto":
+            return os.environ.get("REASONING_EVAL_CACHE", "")
+        return self.cache_dir
 
     @property
     def effective_temperature(self) -> float:
@@ -255,33 +291,68 @@ def evaluate_model(name: str, reference: str, datasets: dict[str, tuple[str, lis
     info = {"reference": reference, "resolved": resolved, "stage": metadata.get("stage"),
             "base_model": metadata.get("base_model"), "sha256": metadata.get("sha256"),
             "parameters": artifacts.count_parameters(model)}
-    settings = SamplingSettings(max_new_tokens=config.max_new_tokens, temperature=config.effective_temperature,
-                                top_p=config.top_p, num_samples=config.samples, batch_size=config.batch_size,
-                                seed=config.seed)
+    modes = {"main": SamplingSettings(max_new_tokens=config.max_new_tokens,
+                                      temperature=config.effective_temperature, top_p=config.top_p,
+                                      num_samples=config.samples, batch_size=config.batch_size, seed=config.seed,
+                                      stop_at_answer=config.use_stop_at_answer)}
+    if config.sampled_k:
+        modes["sampled"] = dataclasses.replace(modes["main"], temperature=config.sampled_temperature,
+                                               num_samples=config.sampled_k)
     samples: list[dict[str, Any]] = []
     seconds: dict[str, float] = {}
     try:
-        for dataset, (_spec, rows) in datasets.items():
-            set_seed(config.seed)  # each (model, dataset) pair is reproducible on its own
-            prompts = [build_prompt(row, config.system_prompt) for row in rows]
-            started = time.monotonic()
-            completions = generate(model, tokenizer, prompts, settings, progress=True,
-                                   description=f"{name} on {dataset}")
-            seconds[dataset] = round(time.monotonic() - started, 3)
-            log.info("%s on %s: %d x %d completions in %.1f s", name, dataset, len(rows), config.samples,
-                     seconds[dataset])
-            for row, prompt, responses in zip(rows, prompts, completions, strict=True):
-                for index, response in enumerate(responses):
-                    samples.append({"model": name, "dataset": dataset, "id": row.id, "source": row.source,
-                                    "reasoning_type": row.reasoning_type, "sample": index, "prompt": prompt,
-                                    "reference": row.answer, "response": response,
-                                    **score_response(row, response, reward_fn, tokenizer, config.code_timeout,
-                                                    prompt)})
+        for mode, settings in modes.items():
+            for dataset, (_spec, rows) in datasets.items():
+                set_seed(config.seed)  # each (model, dataset) pair is reproducible on its own
+                prompts = [build_prompt(row, config.system_prompt) for row in rows]
+                started = time.monotonic()
+                completions = generate(model, tokenizer, prompts, settings, progress=True,
+                                       description=f"{name} on {dataset} ({mode})")
+                label = dataset if mode == "main" else f"{dataset} ({mode})"
+                seconds[label] = round(time.monotonic() - started, 3)
+                log.info("%s on %s: %d x %d completions in %.1f s", name, label, len(rows), settings.num_samples,
+                         seconds[label])
+                for row, prompt, responses in zip(rows, prompts, completions, strict=True):
+                    for index, response in enumerate(responses):
+                        samples.append({"model": name, "dataset": dataset, "id": row.id, "source": row.source,
+                                        "reasoning_type": row.reasoning_type, "sample": index, "prompt": prompt,
+                                        "reference": row.answer, "response": response,
+                                        **({"mode": mode} if mode != "main" else {}),
+                                        **score_response(row, response, reward_fn, tokenizer, config.code_timeout,
+                                                        prompt)})
     finally:
         del model
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+    return samples, info, seconds
+
+
+CACHE_SETTINGS = ("samples", "seed", "max_new_tokens", "effective_temperature", "top_p", "batch_size", "system_prompt",
+                  "dtype", "code_timeout", "sampled_k", "sampled_temperature", "use_stop_at_answer")
+
+
+def evaluate_model_cached(name: str, reference: str, datasets: dict[str, tuple[str, list]], config: EvalStageConfig,
+                          reward_fn) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, float]]:
+    """``evaluate_model``, or its earlier result when model, rows, settings and scoring code are unchanged
+    (reasoning/evaluation/cache.py); generation seconds of a reused result are reported as 0."""
+    from reasoning.evaluation import cache
+    from reasoning.models import resolve_model
+
+    cache_dir = config.resolved_cache_dir
+    resolved = resolve_model(reference) if cache_dir else ""
+    if not cache_dir or not Path(resolved).is_dir():
+        return evaluate_model(name, reference, datasets, config, reward_fn)
+    key = cache.evaluation_key(resolved, datasets, {k: getattr(config, k) for k in CACHE_SETTINGS})
+    hit = cache.load(cache_dir, key)
+    if hit is not None:
+        log.info("%s: reusing the evaluation cached under %s (same weights, rows, settings, code)", name, key[:16])
+        samples = [{**sample, "model": name} for sample in hit["samples"]]
+        # This run's directory (its train log feeds the curves), the cached numbers.
+        info = {**hit["info"], "reference": reference, "resolved": resolved, "cached": key}
+        return samples, info, {dataset: 0.0 for dataset in hit["seconds"]}
+    samples, info, seconds = evaluate_model(name, reference, datasets, config, reward_fn)
+    cache.store(cache_dir, key, {"samples": samples, "info": info, "seconds": seconds})
     return samples, info, seconds
 
 
@@ -340,15 +411,20 @@ def run(config: EvalStageConfig) -> dict[str, Any]:
     models: dict[str, dict[str, Any]] = {}
     timing: dict[str, dict[str, float]] = {}
     for name, reference in model_specs(config.models):
-        model_samples, models[name], timing[name] = evaluate_model(name, reference, datasets, config, reward_fn)
+        model_samples, models[name], timing[name] = evaluate_model_cached(name, reference, datasets, config,
+                                                                          reward_fn)
         samples += model_samples
+    # The --sampled-k completions feed pass@1 / maj@k only; every other number comes from the main ones.
+    sampled = [s for s in samples if s.get("mode") == "sampled"]
+    samples = [s for s in samples if s.get("mode") != "sampled"]
 
     metrics: dict[str, Any] = {
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "settings": {"limit": config.limit, "samples": config.samples, "seed": config.seed,
                      "max_new_tokens": config.max_new_tokens, "temperature": config.effective_temperature,
                      "requested_temperature": config.temperature, "top_p": config.top_p,
-                     "system_prompt": config.system_prompt,
+                     "system_prompt": config.system_prompt, "stop_at_answer": config.use_stop_at_answer,
+                     "sampled_k": config.sampled_k, "sampled_temperature": config.sampled_temperature,
                      "subset": f"Each dataset is limited to its first {config.limit} rows in file order "
                                "(the same fixed subset for every model and run)."},
         "models": models,
@@ -365,13 +441,21 @@ def run(config: EvalStageConfig) -> dict[str, Any]:
     if config.use_training_curves:
         logs, curve_sources = training_logs(models)
         curves_png = training_curves_plot(logs) if logs else None
+    from reasoning.evaluation.comparison import comparison_blocks, comparison_metrics, comparison_summary
+    metrics["comparison"] = comparison_metrics(samples, sampled, datasets, models, config.comparison_pairs,
+                                               resamples=config.bootstrap_resamples, seed=config.seed)
     blocks = build_blocks(metrics, samples, accuracy_png=accuracy_bar_plot(accuracy), curves_png=curves_png,
                           curve_sources=curve_sources, examples_per_dataset=config.examples_per_dataset)
-    summary = format_summary(metrics)
+    extra = comparison_blocks(metrics["comparison"])
+    at = next((i for i, b in enumerate(blocks) if b.kind == "h2" and b.text == "Sample completions"), len(blocks))
+    blocks[at:at] = extra
+    summary = "\n".join(part for part in (format_summary(metrics), comparison_summary(metrics["comparison"])) if part)
     with storage.local_output(config.output, is_dir=True) as tmp:
         tmp = Path(tmp)
         write_json_atomic(tmp / "metrics.json", metrics)
         write_jsonl_atomic(tmp / "samples.jsonl", samples)
+        if sampled:
+            write_jsonl_atomic(tmp / "sampled_samples.jsonl", sampled)
         write_text_atomic(tmp / "report.md", render_markdown(blocks))
         write_text_atomic(tmp / "report.html", render_html(blocks))
         write_text_atomic(tmp / "summary.txt", summary + "\n")

@@ -16,8 +16,12 @@ For each prompt (the row's messages up to the last user turn) the policy samples
 ``--correctness-weight`` ... ``--process-weight``; advantages are rewards relative to the
 group. ``--iterations`` is the number of optimizer steps; ``--batch-size`` counts
 completions per device and step, so it must be a multiple of ``--group-size``.
-train_log.jsonl carries, per step: reward, reward_std, rewards/<component>/mean, kl,
-completions/mean_length, completions/clipped_ratio, clip_ratio/*, loss, learning_rate.
+Dynamic sampling (DAPO, on by default, ``--no-dynamic-sampling`` turns it off) replaces groups
+whose completions all got the same reward by fresh prompts, for at most
+``--dynamic-sampling-max-rounds`` extra sampling rounds a step (reasoning/dynamic_sampling.py).
+train_log.jsonl carries, per step: reward, reward_std, frac_reward_zero_std, rewards/<component>/mean, kl,
+completions/mean_length, completions/clipped_ratio, clip_ratio/*, loss, learning_rate, and
+dynamic_sampling/{groups_dropped,prompts_sampled,frac_groups_dropped,rounds,flat_groups_kept}.
 """
 from __future__ import annotations
 
@@ -67,6 +71,11 @@ class GRPOStageConfig(common.TrainingStageConfig):
                        "transformers; off; colocate; server", choices=VLLM_MODES)
     vllm_gpu_memory_utilization: float = option(0.3, "GPU memory share vLLM may take in colocate mode")
     use_log_completions: bool = option(False, "print sample completions at each logging step")
+    dynamic_sampling: bool = option(True, "DAPO dynamic sampling: drop groups whose completions all got the same "
+                                    "reward (no gradient) and refill the step with fresh prompts "
+                                    "(reasoning/dynamic_sampling.py); --no-dynamic-sampling is plain TRL")
+    dynamic_sampling_max_rounds: int = option(3, "extra sampling rounds per step at most, when refilling dropped "
+                                              "groups; after that the step keeps some flat groups")
 
     def __post_init__(self) -> None:
         self.validate_common()
@@ -83,6 +92,8 @@ class GRPOStageConfig(common.TrainingStageConfig):
         require(self.temperature > 0, f"must be > 0, got {self.temperature}", "--temperature")
         require(0 < self.top_p <= 1, f"must be in (0, 1], got {self.top_p}", "--top-p")
         require(self.beta >= 0, f"must be >= 0, got {self.beta}", "--beta")
+        require(self.dynamic_sampling_max_rounds >= 0, f"must be >= 0, got {self.dynamic_sampling_max_rounds}",
+                "--dynamic-sampling-max-rounds")
         require(self.epsilon > 0, f"must be > 0, got {self.epsilon}", "--epsilon")
         require(self.loss_type in LOSS_TYPES, f"must be one of {', '.join(LOSS_TYPES)}", "--loss-type")
         require(self.vllm in VLLM_MODES, f"must be one of {', '.join(VLLM_MODES)}", "--vllm")
@@ -162,7 +173,7 @@ def run(config: GRPOStageConfig) -> dict[str, Any]:
     from datasets import Dataset
     from transformers import set_seed
 
-    from reasoning import cpu_training, grpo_speed
+    from reasoning import cpu_training, dynamic_sampling, grpo_speed
     from reasoning.models import resolve_model
 
     rows, lineage = check_inputs(config)
@@ -189,8 +200,13 @@ def run(config: GRPOStageConfig) -> dict[str, Any]:
     tokenizer.padding_side = "left"
     model = common.load_causal_lm(model_dir, precision, attention)
     with common.sigterm_guard() as stop_flag:
-        trainer = grpo_speed.FastGRPOTrainer(
-            model=model, reward_funcs=functions, args=trl_config,
+        trainer_class = grpo_speed.FastGRPOTrainer
+        options: dict[str, Any] = {}
+        if config.dynamic_sampling:
+            trainer_class = dynamic_sampling.with_dynamic_sampling(trainer_class)
+            options = {"dynamic_sampling": True, "max_extra_rounds": config.dynamic_sampling_max_rounds}
+        trainer = trainer_class(
+            model=model, reward_funcs=functions, args=trl_config, **options,
             train_dataset=Dataset.from_list(grpo_records(rows)), processing_class=tokenizer,
             peft_config=common.lora_config(config),
             callbacks=common.stage_callbacks(checkpoints / "live_log.jsonl", checkpoints,
@@ -199,7 +215,9 @@ def run(config: GRPOStageConfig) -> dict[str, Any]:
     tokenizer.padding_side = "right"
     lineage.update({"base_model": config.model, "precision": precision, "reward_weights": config.reward_weights()})
     history = trainer.state.log_history
-    extra = {"prompts": len(rows)}
+    extra = {"prompts": len(rows), "dynamic_sampling": bool(getattr(trainer, "dynamic_sampling", False))}
+    for key, value in getattr(trainer, "dynamic_sampling_totals", {}).items():
+        extra["total_" + key] = float(value)
     for key in ("kl", "completions/mean_length", "completions/clipped_ratio"):
         values = [r[key] for r in history if key in r]
         if values:
