@@ -184,3 +184,25 @@ def test_suite_on_the_tiny_model_reports_every_length(tiny_model, tokenizer):
     assert 0 <= entry["passkey"] <= 1 and 0 <= entry["variables"] <= 1
     assert [b["end"] for b in entry["ppl_by_position"]] == [128, 256, 384, 511]
     assert entry["peak_memory_mb"] > 0 and 0 < entry["ppl_retention"] <= 1
+
+
+def test_eval_stage_adds_the_long_context_section(tiny_model_dir, tmp_path):
+    import json
+
+    from reasoning.stages.eval import main
+    out = tmp_path / "eval"
+    code = main(["--model", f"tiny={tiny_model_dir}", "--datasets", "synthetic-test", "--limit", "1",
+                 "--max-new-tokens", "4", "--output", str(out), "--long-context-lengths", "300",
+                 "--long-context-depths", "0,1"])
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["long_context"]["tiny"]["lengths"]["300"]["passkey_by_depth"]) == {"0", "1"}
+    report = (out / "report.md").read_text()
+    assert "## Long context" in report and "Passkey retrieval by length and depth" in report
+
+
+def test_eval_stage_refuses_long_context_lengths_before_loading(tiny_model_dir, tmp_path, capsys):
+    from reasoning.stages.eval import main
+    assert main(["--model", str(tiny_model_dir), "--output", str(tmp_path / "e"),
+                 "--long-context-lengths", "100"]) == 2
+    assert "--long-context-lengths" in capsys.readouterr().err

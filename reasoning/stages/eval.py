@@ -75,6 +75,12 @@ class EvalStageConfig:
     examples_per_dataset: int = option(2, "correct and wrong sample completions shown per model and dataset")
     use_training_curves: bool = option(True, "plot loss/reward curves from the models' train_log.jsonl "
                                        "(and their lineage parents')")
+    long_context_lengths: list[int] = option(help="also run the long-context suite (passkey by depth, variable "
+                                             "tracking, perplexity by position) at these lengths in tokens "
+                                             "(empty = off)", default_factory=list)
+    long_context_depths: list[float] = option(help="passkey needle depths (fractions of the context)",
+                                              default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])
+    long_context_trials: int = option(1, "long-context probes per (length, depth) cell")
 
     def __post_init__(self) -> None:
         self.models = _as_list(self.models)
@@ -108,6 +114,13 @@ class EvalStageConfig:
         for _, spec in specs:
             if _looks_like_path(spec) and not Path(spec).expanduser().exists():
                 raise InputError("dataset file does not exist", file=spec, field="--datasets")
+        if self.long_context_lengths:
+            self.long_context_settings()  # bad lengths or depths fail before any model loads
+
+    def long_context_settings(self):
+        from reasoning.evaluation.long_context import LongContextSettings
+        return LongContextSettings(lengths=list(self.long_context_lengths), depths=list(self.long_context_depths),
+                                   trials=self.long_context_trials, seed=self.seed).validate()
 
     @property
     def effective_temperature(self) -> float:
@@ -326,6 +339,7 @@ def run(config: EvalStageConfig) -> dict[str, Any]:
         log.info("--samples %d with --temperature 0: sampling at temperature %.1f so the samples differ "
                  "(pass --temperature to choose another)", config.samples, SAMPLING_TEMPERATURE)
     datasets = load_datasets(config)  # bad dataset specs fail here, before any model is loaded
+    check_long_context_memory(config)
     from reasoning.rewards import create_reward_function
     reward_fn = create_reward_function("combined")
     samples: list[dict[str, Any]] = []
@@ -358,6 +372,9 @@ def run(config: EvalStageConfig) -> dict[str, Any]:
         curves_png = training_curves_plot(logs) if logs else None
     blocks = build_blocks(metrics, samples, accuracy_png=accuracy_bar_plot(accuracy), curves_png=curves_png,
                           curve_sources=curve_sources, examples_per_dataset=config.examples_per_dataset)
+    if config.long_context_lengths:
+        metrics["long_context"] = long_context_results(config)
+        blocks += long_context_section(metrics["long_context"])
     summary = format_summary(metrics)
     with storage.local_output(config.output, is_dir=True) as tmp:
         tmp = Path(tmp)
@@ -369,6 +386,43 @@ def run(config: EvalStageConfig) -> dict[str, Any]:
         save_config(config, tmp / artifacts.CONFIG_FILE, command=_command_line())
     log.info("evaluation written to %s\n%s", config.output, summary)
     return {"output": str(config.output), "metrics": flat_metrics(metrics["results"]), "summary": summary}
+
+
+# ------------------------------------------------------------------ long context
+
+def check_long_context_memory(config: EvalStageConfig) -> None:
+    """Refuse lengths beyond this machine's memory, from each local model's config, before loading any."""
+    if not config.long_context_lengths:
+        return
+    from reasoning.evaluation.long_context import check_memory
+    from reasoning.stages.common import local_model_config
+    for _, reference in model_specs(config.models):
+        model_config = local_model_config(reference)
+        if model_config is not None:
+            check_memory(model_config, config.long_context_settings())
+
+
+def long_context_results(config: EvalStageConfig) -> dict[str, Any]:
+    """``{model name: evaluate_long_context result}`` for every evaluated model, one model in memory at a time."""
+    import torch
+
+    from reasoning.evaluation.long_context import evaluate_long_context
+    from reasoning.models import load_model, load_tokenizer, resolve_model
+    results = {}
+    for name, reference in model_specs(config.models):
+        resolved = resolve_model(reference)
+        model = load_model(resolved, dtype=config.dtype, attn_implementation="sdpa").eval()
+        if torch.cuda.is_available():
+            model.to("cuda")
+        results[name] = evaluate_long_context(model, load_tokenizer(resolved), config.long_context_settings(), log=log)
+        del model
+        gc.collect()
+    return results
+
+
+def long_context_section(results: dict[str, Any]) -> list:
+    from reasoning.evaluation.long_context_report import long_context_blocks
+    return long_context_blocks(results)
 
 
 def _command_line() -> str:
