@@ -108,3 +108,48 @@ def test_lengths_beyond_memory_are_refused_before_loading(tiny_model_dir, tmp_pa
                          "4096", "--long-context-lengths", "3000"])
     err = capsys.readouterr().err
     assert code == 2 and "--long-context-lengths" in err and "GiB" in err
+
+
+def test_pipeline_task_refuses_to_hand_on_a_model_below_the_gate(tiny_model_dir, tmp_path):
+    """The pipeline's context task (same call as components/extend_context) fails on a refused model,
+    so the GRPO task after it never starts; at threshold 0 the same call hands the model on."""
+    from reasoning.pipeline_params import context_stage_config, make_parameters
+    from reasoning.pipeline_steps import run_training_stage
+    values = {"enable_context": True, "target_context": 4096, "scaling_type": "yarn",
+              "long_context_lengths": "2500", "context_gate_metric": "passkey"}
+    refused = context_stage_config(make_parameters({**values, "context_gate_min_score": 0.5}),
+                                   model=str(tiny_model_dir), output=str(tmp_path / "refused"))
+    refused.update(long_context_tasks=["passkey"], long_context_depths=[0.5], long_context_baseline=False)
+    with pytest.raises(GateFailed, match="below the threshold 0.5"):
+        run_training_stage("context", refused)
+    assert (tmp_path / "refused" / "gate.json").exists() and not (tmp_path / "refused" / "config.json").exists()
+    passed = {**refused, "gate_min_score": 0.0, "output": str(tmp_path / "passed")}
+    run_training_stage("context", passed)
+    assert artifacts.read_metadata(tmp_path / "passed")["lineage"]["long_context"]["gate"]["passed"]
+
+
+@pytest.mark.parametrize("values, name", [
+    ({"scaling_type": "linear,cubic", "long_context_lengths": "4096"}, "scaling_type"),
+    ({"scaling_type": "all"}, "scaling_type"),                                   # a sweep needs lengths
+    ({"long_context_lengths": "4096,65536"}, "long_context_lengths"),             # beyond target_context
+    ({"long_context_lengths": "4k"}, "long_context_lengths"),
+    ({"context_gate_min_score": 0.5}, "context_gate_min_score"),                  # a gate needs lengths
+    ({"context_gate_metric": "bleu", "long_context_lengths": "4096"}, "context_gate_metric"),
+    ({"scaling_type": "all", "long_context_lengths": "4096", "context_steps": 5, "context_dataset": "x.jsonl"},
+     "context_steps"),
+])
+def test_pipeline_parameters_refuse_bad_context_settings(values, name):
+    from reasoning.fileio import InputError
+    from reasoning.pipeline_params import make_parameters
+    with pytest.raises(InputError, match=f"'{name}'"):
+        make_parameters(values)
+
+
+def test_pipeline_refuses_a_gate_inside_the_original_window(tiny_model_dir):
+    from reasoning.fileio import InputError
+    from reasoning.pipeline_params import validate_parameters
+    values = {"base_model": str(tiny_model_dir), "enable_context": True, "target_context": 4096,
+              "long_context_lengths": "1024,2048", "context_gate_min_score": 0.5}
+    with pytest.raises(InputError, match="'long_context_lengths'.*inside the model's window 2048"):
+        validate_parameters(values)
+    validate_parameters({**values, "long_context_lengths": "1024,3000"})
