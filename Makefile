@@ -21,7 +21,7 @@ PYTEST_ARGS ?=
 REGISTRY ?= ghcr.io/example
 TAG ?= 0.1.0
 
-.PHONY: install run test test-all test-containers lint compile bench images images-local engine tools clean
+.PHONY: install run run-context test test-all test-containers lint compile bench images images-local engine tools clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11" >&2; exit 1; }
@@ -49,6 +49,10 @@ tools: $(TOOLS)/bin/checkov
 run: install $(if $(filter docker,$(RUNNER)),images-local)
 	$(PY) -m pipelines.cli run --recipe $(RECIPE) $(if $(STORAGE),--storage $(STORAGE)) \
 		--runner $(RUNNER) $(if $(filter docker,$(RUNNER)),--image $(LOCAL_IMAGE))
+
+# The default run plus the context-extension sweep and gate (README, "Context extension").
+run-context:
+	$(MAKE) run RECIPE=recipes/pipeline_context_cpu.yaml
 
 test: install tools
 	$(PY) -m pytest -m "not slow and not containers" $(PYTEST_ARGS)

@@ -64,6 +64,8 @@ class PipelineParameters:
     context_steps: int = option(0, "fine-tuning steps on context_dataset (0 = only rescale)")
     long_context_lengths: str = option("", "comma-separated context lengths (tokens) the extended model is "
                                        "evaluated at before GRPO ('' = none)")
+    long_context_tasks: str = option("passkey,variables,perplexity", "long-context probes run at each length "
+                                     "(passkey, variables, perplexity)")
     context_gate_metric: str = option("passkey", "long-context score of the sweep and the gate: passkey, "
                                       "variables or ppl_retention")
     context_gate_min_score: float = option(0.0, "refuse to hand the extended model to GRPO when its score at "
@@ -156,6 +158,14 @@ class PipelineParameters:
              f"unknown metric '{self.context_gate_metric}'; known: {', '.join(GATE_METRICS)}", "context_gate_metric")
         need(0 <= self.context_gate_min_score <= 1, f"must be in [0, 1], got {self.context_gate_min_score}",
              "context_gate_min_score")
+        from reasoning.evaluation.long_context import TASKS
+        tasks = [t.strip() for t in self.long_context_tasks.split(",") if t.strip()]
+        need(bool(tasks) and all(t in TASKS for t in tasks),
+             f"unknown or no tasks {tasks}; known: {', '.join(TASKS)}", "long_context_tasks")
+        from reasoning.evaluation.long_context import GATE_METRIC_TASK
+        need(not lengths or GATE_METRIC_TASK.get(self.context_gate_metric) in tasks,
+             f"'{self.context_gate_metric}' needs the task '{GATE_METRIC_TASK.get(self.context_gate_metric)}' in "
+             f"long_context_tasks ({self.long_context_tasks})", "context_gate_metric")
         need(all(n >= 256 for n in lengths), f"lengths must be >= 256 tokens, got {lengths}", "long_context_lengths")
         need(not lengths or max(lengths) <= self.target_context,
              f"lengths must not exceed target_context {self.target_context}, got {lengths}", "long_context_lengths")
@@ -347,6 +357,7 @@ def context_stage_config(params: PipelineParameters, *, model: str, output: str,
     """ContextStageConfig fields for the pipeline's context-extension task."""
     config = _training_common(params, "context", model, dataset or "", output)
     config.update({"long_context_lengths": params.long_context_length_list,
+                   "long_context_tasks": [t.strip() for t in params.long_context_tasks.split(",") if t.strip()],
                    "gate_metric": params.context_gate_metric, "gate_min_score": params.context_gate_min_score})
     config.update({"target_context": params.target_context, "scaling_type": params.scaling_type,
                    "steps": params.context_steps if dataset else 0})

@@ -23,12 +23,11 @@ def test_sweep_chooses_by_the_rule_and_records_it(tiny_model_dir, tmp_path):
                                             gate_metric="ppl_retention", **FAST))
     proof = result["long_context"]
     assert set(proof["results"]) == {"unscaled", "linear", "ntk"}
-    scores = {k: proof["results"][k]["lengths"]["2500"]["ppl_retention"] for k in ("linear", "ntk")}
-    best = max(scores.values())
-    assert scores[proof["choice"]["chosen"]] == best
+    tails = {k: proof["results"][k]["lengths"]["2500"]["ppl_tail"] for k in ("linear", "ntk")}
+    assert tails[proof["choice"]["chosen"]] == min(tails.values())  # the rule for ppl_retention
     meta = artifacts.read_metadata(out)
     lineage = meta["lineage"]["long_context"]
-    assert lineage["choice"]["chosen"] == proof["choice"]["chosen"] and "highest gate metric" in lineage["choice"]["rule"]
+    assert lineage["choice"]["chosen"] == proof["choice"]["chosen"] and "lowest ppl_tail" in lineage["choice"]["rule"]
     assert set(lineage["scores"]["linear"]) == {"512", "2500"}
     from transformers import AutoConfig
     saved = AutoConfig.from_pretrained(out).rope_parameters
@@ -76,6 +75,7 @@ def test_gate_failed_carries_the_decision():
     (["--gate-min-score", "0.5"], "--gate-min-score", "needs --long-context-lengths"),
     (["--gate-metric", "bleu", "--long-context-lengths", "3000"], "--gate-metric", "unknown"),
     (["--long-context-lengths", "3000", "--long-context-depths", "1.5"], "--long-context-depths", "fractions"),
+    (["--long-context-lengths", "3000", "--long-context-tasks", "perplexity"], "--gate-metric", "needs the task"),
     (["--target-context", "1024"], "--target-context", "must be above"),
 ])
 def test_bad_long_context_requests_name_the_flag(tiny_model_dir, tmp_path, capsys, argv, flag, message):
@@ -135,6 +135,8 @@ def test_pipeline_task_refuses_to_hand_on_a_model_below_the_gate(tiny_model_dir,
     ({"long_context_lengths": "4k"}, "long_context_lengths"),
     ({"context_gate_min_score": 0.5}, "context_gate_min_score"),                  # a gate needs lengths
     ({"context_gate_metric": "bleu", "long_context_lengths": "4096"}, "context_gate_metric"),
+    ({"long_context_lengths": "4096", "long_context_tasks": "perplexity"}, "context_gate_metric"),
+    ({"long_context_lengths": "4096", "long_context_tasks": "summaries"}, "long_context_tasks"),
     ({"scaling_type": "all", "long_context_lengths": "4096", "context_steps": 5, "context_dataset": "x.jsonl"},
      "context_steps"),
 ])

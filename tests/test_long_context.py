@@ -144,14 +144,15 @@ def test_gate_passes_and_refuses_with_the_reason():
 
 
 def test_choose_best_follows_the_stated_rule():
-    a = {"lengths": {"4096": {"passkey": 0.0, "ppl_retention": 0.7, "ppl": 9.0}}}
-    b = {"lengths": {"4096": {"passkey": 1.0, "ppl_retention": 0.7, "ppl": 8.0}}}
-    c = {"lengths": {"4096": {"passkey": 1.0, "ppl_retention": 0.7, "ppl": 7.0}}}
-    d = {"lengths": {"4096": {"passkey": 1.0, "ppl_retention": 0.9, "ppl": 99.0}}}
-    assert lc.choose_best({"a": a, "b": b}, length=4096, metric="ppl_retention") == "b"    # passkey breaks the tie
-    assert lc.choose_best({"b": b, "c": c}, length=4096, metric="ppl_retention") == "c"    # then perplexity
-    assert lc.choose_best({"c": c, "d": d}, length=4096, metric="ppl_retention") == "d"    # the gate metric first
-    assert lc.choose_best({"c": c, "c2": dict(c)}, length=4096, metric="ppl_retention") == "c"  # then order
+    def r(passkey, tail, retention=0.9):
+        return {"lengths": {"4096": {"passkey": passkey, "ppl_tail": tail, "ppl_retention": retention}}}
+    assert lc.choose_best({"a": r(0.0, 5.0), "b": r(1.0, 9.0)}, length=4096, metric="passkey") == "b"
+    assert lc.choose_best({"a": r(1.0, 9.0), "b": r(1.0, 5.0)}, length=4096, metric="passkey") == "b"  # tail breaks ties
+    assert lc.choose_best({"a": r(1.0, 5.0), "b": r(1.0, 5.0)}, length=4096, metric="passkey") == "a"  # then order
+    # Measured case: linear scaling is uniformly bad (retention 1.0, ppl 36) and must lose to a
+    # type that keeps perplexity low (retention 0.9, ppl 4.8).
+    linear, yarn = r(0.0, 36.0, retention=1.0), r(0.0, 4.8, retention=0.9)
+    assert lc.choose_best({"linear": linear, "yarn": yarn}, length=4096, metric="ppl_retention") == "yarn"
 
 
 def test_memory_estimate_refuses_lengths_beyond_the_limit(tiny_model):

@@ -7,6 +7,7 @@ from components._common import image, lightweight
 def extend_context(model: Input[Model], long_model: Output[Model], target_context: int, scaling_type: str,
                    context_steps: int, lora_r: int, seed: int, checkpoint_uri: str, gpu_count: int,
                    num_nodes: int, long_dataset: Input[Dataset] = None, long_context_lengths: str = "",
+                   long_context_tasks: str = "passkey,variables,perplexity",
                    context_gate_metric: str = "passkey", context_gate_min_score: float = 0.0):
     """Context extension through reasoning.stages.context (via reasoning.launch).
 
@@ -20,6 +21,7 @@ def extend_context(model: Input[Model], long_model: Output[Model], target_contex
                                   context_steps=context_steps if dataset else 0, context_dataset=dataset,
                                   lora_r=lora_r, seed=seed, checkpoint_uri=checkpoint_uri, gpu_count=gpu_count,
                                   num_nodes=num_nodes, long_context_lengths=long_context_lengths,
+                                  long_context_tasks=long_context_tasks,
                                   context_gate_metric=context_gate_metric,
                                   context_gate_min_score=context_gate_min_score))
     config = context_stage_config(params, model=model.path, output=long_model.path, dataset=dataset or None)

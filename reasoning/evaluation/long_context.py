@@ -48,6 +48,7 @@ TASKS = ("passkey", "variables", "perplexity")
 DEFAULT_LENGTHS = (2048, 4096, 8192, 16384, 32768)
 DEFAULT_DEPTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
 GATE_METRICS = ("passkey", "variables", "ppl_retention")
+GATE_METRIC_TASK = {"passkey": "passkey", "variables": "variables", "ppl_retention": "perplexity"}
 # Shipped evaluation sets used as filler: (file, text fields in order).
 _FILLER_SOURCES = (("gsm8k/test.jsonl.gz", ("question", "answer")),
                    ("math500/test.jsonl.gz", ("problem", "solution")),
@@ -365,6 +366,7 @@ def evaluate_long_context(model, tokenizer, settings: LongContextSettings, log=N
             nll, _ = score_positions(model, perplexity_document(tokenizer, length, settings.seed), **chunks)
             entry["ppl"] = math.exp(sum(nll) / len(nll))
             entry["ppl_retention"] = ppl_retention(nll)
+            entry["ppl_tail"] = math.exp(sum(nll[-max(1, len(nll) // 4):]) / max(1, len(nll) // 4))
             entry["ppl_by_position"] = position_bins(nll, settings.bin_size)
         entry["seconds"] = round(time.monotonic() - started, 2)
         entry["peak_memory_mb"] = round(peak_memory_mb(), 1)
@@ -406,8 +408,10 @@ def gate_decision(results: dict[str, Any], *, length: int, metric: str, threshol
             "reason": reason}
 
 
-CHOICE_RULE = ("highest gate metric at the gate length; ties broken by the higher mean passkey accuracy "
-               "over all lengths, then the lower perplexity at the gate length, then the order given")
+CHOICE_RULE = ("passkey or variables: the highest accuracy at the gate length, ties broken by the lower "
+               "ppl_tail (perplexity over the last quarter of the gate-length document), then the order given; "
+               "ppl_retention: the lowest ppl_tail, then the order given (retention alone would favour a model "
+               "that is equally bad at every position, as linear scaling without fine-tuning is)")
 
 
 def choose_best(results_by_type: dict[str, dict[str, Any]], *, length: int, metric: str) -> str:
@@ -416,11 +420,11 @@ def choose_best(results_by_type: dict[str, dict[str, Any]], *, length: int, metr
 
     def key(name: str) -> tuple:
         results = results_by_type[name]
+        tail = gate_score(results, length, "ppl_tail")
+        tail = math.inf if tail is None else tail
+        if metric == "ppl_retention":
+            return (tail, order.index(name))
         score = gate_score(results, length, metric)
-        passkeys = [e["passkey"] for e in results["lengths"].values() if "passkey" in e]
-        ppl = gate_score(results, length, "ppl")
-        return (-(score if score is not None else -1.0),
-                -(sum(passkeys) / len(passkeys) if passkeys else 0.0),
-                ppl if ppl is not None else math.inf, order.index(name))
+        return (-(score if score is not None else -1.0), tail, order.index(name))
 
     return min(order, key=key)

@@ -102,6 +102,10 @@ class ContextStageConfig(common.TrainingStageConfig):
         require(self.max_length >= 16, f"must be >= 16, got {self.max_length}", "--max-length")
         if lengths:
             self.long_context_settings()  # depths, tasks, chunk sizes: refused now, not after scaling
+            from reasoning.evaluation.long_context import GATE_METRIC_TASK
+            require(GATE_METRIC_TASK[self.gate_metric] in self.long_context_tasks,
+                    f"'{self.gate_metric}' needs the task '{GATE_METRIC_TASK[self.gate_metric]}' in "
+                    f"--long-context-tasks {self.long_context_tasks}", "--gate-metric")
 
     @property
     def scaling_types(self) -> list[str]:
