@@ -81,9 +81,9 @@ def long_context_blocks(results_by_model: dict[str, dict[str, Any]], *, original
                                  f"{settings['hops']}-hop assignment chain plus a decoy chain; both count as "
                                  "retrieved when greedy decoding writes the answer. Perplexity on shipped text; "
                                  "retention = min(1, ppl of the first quarter / ppl of the last quarter). "
-                                 f"{settings['trials']} probe(s) per cell, seed {settings['seed']}. Peak MB: the process's "
-                                 "peak resident memory up to that length (CPU; lengths run in ascending order) "
-                                 "or the peak CUDA allocation at that length."
+                                 f"{settings['trials']} probe(s) per cell, seed {settings['seed']}. Peak MB: on a CPU the process's "
+                                 "peak resident memory so far (a high-water mark: lengths run in ascending order, "
+                                 "models one after another), on a GPU the peak CUDA allocation at that length."
                                  + (f" The original window is {original_length} tokens." if original_length else "")))
     rows = []
     for name, results in results_by_model.items():
