@@ -161,9 +161,10 @@ def test_memory_estimate_refuses_lengths_beyond_the_limit(tiny_model):
     large = lc.estimate_memory_bytes(tiny_model.config, 4096)
     assert large > small
     # The KV cache grows with the whole length, not the chunk: 16K more tokens need at least their K and V.
-    config = tiny_model.config
-    kv_per_token = config.num_hidden_layers * 2 * config.num_key_value_heads * 16 * 4  # head_dim 16, fp32
-    grow = lc.estimate_memory_bytes(config, 32768) - lc.estimate_memory_bytes(config, 16384)
+    smollm2 = {"hidden_size": 576, "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
+               "head_dim": 64, "intermediate_size": 1536, "vocab_size": 49152}
+    kv_per_token = 30 * 2 * 3 * 64 * 4  # layers x (K, V) x kv heads x head_dim x fp32 bytes
+    grow = lc.estimate_memory_bytes(smollm2, 32768) - lc.estimate_memory_bytes(smollm2, 16384)
     assert grow >= 16384 * kv_per_token
     lc.check_memory(tiny_model.config, settings, limit_bytes=large + 1)
     with pytest.raises(InputError, match="--long-context-lengths.*4096"):
