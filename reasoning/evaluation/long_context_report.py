@@ -89,9 +89,10 @@ def long_context_blocks(results_by_model: dict[str, dict[str, Any]], *, original
     for name, results in results_by_model.items():
         for length, entry in results["lengths"].items():
             rows.append([name, length, _pct(entry, "passkey"), _pct(entry, "variables"),
-                         fmt_number(entry.get("ppl")), fmt_number(entry.get("ppl_retention")),
+                         fmt_number(entry.get("ppl")), fmt_number(entry.get("ppl_tail")),
+                         fmt_number(entry.get("ppl_retention")),
                          f"{entry.get('peak_memory_mb', 0):.0f}", f"{entry.get('seconds', 0):.0f}"])
-    blocks.append(Block("table", headers=["model", "length", "passkey", "variables", "perplexity", "retention",
+    blocks.append(Block("table", headers=["model", "length", "passkey", "variables", "perplexity", "last-quarter ppl", "retention",
                                           "peak MB", "seconds"], rows=rows))
     heatmap = passkey_heatmap(results_by_model)
     if heatmap:
