@@ -21,7 +21,7 @@ PYTEST_ARGS ?=
 REGISTRY ?= ghcr.io/example
 TAG ?= 0.1.0
 
-.PHONY: install run proof test test-all test-containers lint compile bench images images-local engine tools clean
+.PHONY: install run run-context proof test test-all test-containers lint compile bench images images-local engine tools clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11" >&2; exit 1; }
@@ -62,6 +62,10 @@ proof: install
 		--model base=builtin:smollm2-135m-instruct --model sft=runs/proof/sft --model grpo=runs/proof/grpo \
 		--datasets "$(PROOF_HARD)" --datasets easy=synthetic-test --limit 200 --max-new-tokens 128 \
 		--sampled-k 4 --output runs/proof/report
+
+# The default run plus the context-extension sweep and gate (README, "Context extension").
+run-context:
+	$(MAKE) run RECIPE=recipes/pipeline_context_cpu.yaml
 
 test: install tools
 	$(PY) -m pytest -m "not slow and not containers" $(PYTEST_ARGS)

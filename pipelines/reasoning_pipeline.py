@@ -209,6 +209,8 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
         base_model: Input[Model], sft_rows: Input[Dataset], problems: Input[Dataset],
         sft_epochs: float, sft_max_steps: int, sft_learning_rate: float, sft_batch_size: int, max_length: int,
         enable_context: bool, target_context: int, scaling_type: str, context_dataset: str, context_steps: int,
+        long_context_lengths: str, long_context_tasks: str, context_gate_metric: str,
+        context_gate_min_score: float,
         grpo_iterations: int, group_size: int, grpo_learning_rate: float, grpo_batch_size: int,
         max_completion_length: int, lora_r: int, train_rows: int, seed: int,
         correctness_weight: float, format_weight: float, consistency_weight: float, length_weight: float,
@@ -227,7 +229,10 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
                     lora_r=lora_r, max_length=max_length, train_rows=train_rows, seed=seed)
         sft_model = sft.outputs["sft_model"]
         context = dict(model=sft_model, target_context=target_context, scaling_type=scaling_type,
-                       context_steps=context_steps, lora_r=lora_r, seed=seed)
+                       context_steps=context_steps, lora_r=lora_r, seed=seed,
+                       long_context_lengths=long_context_lengths, long_context_tasks=long_context_tasks,
+                       context_gate_metric=context_gate_metric,
+                       context_gate_min_score=context_gate_min_score)
         with dsl.If(enable_context == True, name="context-extension"):  # noqa: E712 - a KFP condition
             with dsl.If(context_dataset != "", name="with-long-data"):
                 long_rows = configure(import_dataset_op(source=context_dataset, limit=0), placement,
@@ -260,6 +265,9 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
         enable_context: bool = D["enable_context"], target_context: int = D["target_context"],
         scaling_type: str = D["scaling_type"], context_dataset: str = D["context_dataset"],
         context_steps: int = D["context_steps"],
+        long_context_lengths: str = D["long_context_lengths"], long_context_tasks: str = D["long_context_tasks"],
+        context_gate_metric: str = D["context_gate_metric"],
+        context_gate_min_score: float = D["context_gate_min_score"],
         grpo_iterations: int = D["grpo_iterations"], group_size: int = D["group_size"],
         grpo_learning_rate: float = D["grpo_learning_rate"], grpo_batch_size: int = D["grpo_batch_size"],
         max_completion_length: int = D["max_completion_length"],

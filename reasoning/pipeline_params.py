@@ -61,9 +61,18 @@ class PipelineParameters:
     # --- stage 3: context extension
     enable_context: bool = option(False, "extend the SFT model's context window (RoPE scaling) before GRPO")
     target_context: int = option(32768, "target context length in tokens (must exceed the model's)")
-    scaling_type: str = option("yarn", "RoPE scaling type", choices=SCALING_TYPES)
+    scaling_type: str = option("yarn", "RoPE scaling type (linear, dynamic, yarn, ntk); several comma-separated "
+                               "or 'all' sweep them and keep the best (needs long_context_lengths)")
     context_dataset: str = option("", "optional long-document dataset to fine-tune on after scaling ('' = none)")
     context_steps: int = option(0, "fine-tuning steps on context_dataset (0 = only rescale)")
+    long_context_lengths: str = option("", "comma-separated context lengths (tokens) the extended model is "
+                                       "evaluated at before GRPO ('' = none)")
+    long_context_tasks: str = option("passkey,variables,perplexity", "long-context probes run at each length "
+                                     "(passkey, variables, perplexity)")
+    context_gate_metric: str = option("passkey", "long-context score of the sweep and the gate: passkey, "
+                                      "variables or ppl_retention")
+    context_gate_min_score: float = option(0.0, "refuse to hand the extended model to GRPO when its score at "
+                                           "the longest length is below this (0 = never refuse)")
     # --- stage 4: GRPO
     grpo_iterations: int = option(20, "GRPO optimizer steps")
     group_size: int = option(4, "completions sampled per prompt (GRPO group, >= 2)")
@@ -120,8 +129,11 @@ class PipelineParameters:
              "group_size")
         need(self.grpo_batch_size % self.group_size == 0,
              f"must be a multiple of group_size ({self.group_size}), got {self.grpo_batch_size}", "grpo_batch_size")
-        need(self.scaling_type in SCALING_TYPES,
-             f"unknown scaling type '{self.scaling_type}'; known: {', '.join(SCALING_TYPES)}", "scaling_type")
+        unknown = [t for t in self.scaling_type_list if t not in SCALING_TYPES]
+        need(bool(self.scaling_type_list) and not unknown,
+             f"unknown scaling type '{self.scaling_type}'; known: {', '.join(SCALING_TYPES)}, a comma list or all",
+             "scaling_type")
+        self._check_long_context()
         need(self.reasoning_type in REASONING_TYPES,
              f"unknown reasoning type '{self.reasoning_type}'; known: {', '.join(REASONING_TYPES)}", "reasoning_type")
         weights = [getattr(self, name) for name in REWARD_FIELDS]
@@ -142,6 +154,50 @@ class PipelineParameters:
              "serving_name")
         need(not self.context_steps or bool(self.context_dataset),
              "context_steps > 0 needs a context_dataset to train on", "context_steps")
+
+    @property
+    def scaling_type_list(self) -> list[str]:
+        text = self.scaling_type.strip().lower()
+        return list(SCALING_TYPES) if text == "all" else [p.strip() for p in text.split(",") if p.strip()]
+
+    @property
+    def long_context_length_list(self) -> list[int]:
+        try:
+            return [int(p) for p in self.long_context_lengths.split(",") if p.strip()]
+        except ValueError:
+            raise InputError(f"pipeline parameter must be comma-separated whole numbers, got "
+                             f"{self.long_context_lengths!r}", field="long_context_lengths") from None
+
+    def _check_long_context(self) -> None:
+        """Cheap checks of the context sweep and gate; the context task checks memory and the model."""
+        from reasoning.evaluation.long_context import GATE_METRICS
+        lengths = self.long_context_length_list
+
+        def need(condition: bool, message: str, name: str) -> None:
+            if not condition:
+                raise InputError(f"pipeline parameter {message}", field=name)
+
+        need(self.context_gate_metric in GATE_METRICS,
+             f"unknown metric '{self.context_gate_metric}'; known: {', '.join(GATE_METRICS)}", "context_gate_metric")
+        need(0 <= self.context_gate_min_score <= 1, f"must be in [0, 1], got {self.context_gate_min_score}",
+             "context_gate_min_score")
+        from reasoning.evaluation.long_context import TASKS
+        tasks = [t.strip() for t in self.long_context_tasks.split(",") if t.strip()]
+        need(bool(tasks) and all(t in TASKS for t in tasks),
+             f"unknown or no tasks {tasks}; known: {', '.join(TASKS)}", "long_context_tasks")
+        from reasoning.evaluation.long_context import GATE_METRIC_TASK
+        need(not lengths or GATE_METRIC_TASK.get(self.context_gate_metric) in tasks,
+             f"'{self.context_gate_metric}' needs the task '{GATE_METRIC_TASK.get(self.context_gate_metric)}' in "
+             f"long_context_tasks ({self.long_context_tasks})", "context_gate_metric")
+        need(all(n >= 256 for n in lengths), f"lengths must be >= 256 tokens, got {lengths}", "long_context_lengths")
+        need(not lengths or max(lengths) <= self.target_context,
+             f"lengths must not exceed target_context {self.target_context}, got {lengths}", "long_context_lengths")
+        need(bool(lengths) or len(self.scaling_type_list) == 1,
+             "a sweep of scaling types needs long_context_lengths to choose by", "scaling_type")
+        need(bool(lengths) or not self.context_gate_min_score, "the gate needs long_context_lengths",
+             "context_gate_min_score")
+        need(len(self.scaling_type_list) == 1 or not self.context_steps,
+             "a sweep only rescales: fine-tune (context_steps) one chosen scaling_type", "context_steps")
 
     @property
     def eval_dataset_list(self) -> list[str]:
@@ -302,6 +358,10 @@ def validate_parameters(values: dict[str, Any] | None = None, *, check_inputs: b
             if original is not None and params.target_context <= original:
                 raise InputError(f"pipeline parameter must exceed the model's context length {original} "
                                  f"(got {params.target_context})", field="target_context")
+            lengths = params.long_context_length_list
+            if original is not None and params.context_gate_min_score and lengths and max(lengths) <= original:
+                raise InputError(f"pipeline parameter: the gate length {max(lengths)} lies inside the model's "
+                                 f"window {original}, so it would not test the extension", field="long_context_lengths")
     return config_to_dict(params)
 
 
@@ -348,6 +408,9 @@ def context_stage_config(params: PipelineParameters, *, model: str, output: str,
                          dataset: str | None = None) -> dict[str, Any]:
     """ContextStageConfig fields for the pipeline's context-extension task."""
     config = _training_common(params, "context", model, dataset or "", output)
+    config.update({"long_context_lengths": params.long_context_length_list,
+                   "long_context_tasks": [t.strip() for t in params.long_context_tasks.split(",") if t.strip()],
+                   "gate_metric": params.context_gate_metric, "gate_min_score": params.context_gate_min_score})
     config.update({"target_context": params.target_context, "scaling_type": params.scaling_type,
                    "steps": params.context_steps if dataset else 0})
     return config

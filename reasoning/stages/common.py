@@ -477,8 +477,12 @@ def rerun_command(stage: str, output: str) -> str:
 
 
 def save_model_artifact(model, tokenizer, *, config: Any, stage: str, history: list[dict],
-                        lineage: dict[str, Any], extra_metrics: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write the standalone model directory (LoRA merged; adapter kept on request) atomically."""
+                        lineage: dict[str, Any], extra_metrics: dict[str, Any] | None = None,
+                        extra_files: dict[str, str] | None = None) -> dict[str, Any]:
+    """Write the standalone model directory (LoRA merged; adapter kept on request) atomically.
+
+    ``extra_files`` (relative path -> text, e.g. a report) are written inside it, before the
+    checksum is taken."""
     metrics = {**summarize_log(history), **(extra_metrics or {})}
     with storage.local_output(config.output, is_dir=True) as tmp:
         tmp = Path(tmp)
@@ -491,6 +495,9 @@ def save_model_artifact(model, tokenizer, *, config: Any, stage: str, history: l
         save_config(config, tmp / artifacts.CONFIG_FILE, command=rerun_command(stage, config.output))
         records = [{k: v for k, v in r.items()} for r in history]
         artifacts.write_train_log(tmp, records)
+        for name, text in (extra_files or {}).items():
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / name).write_text(text, encoding="utf-8")  # tmp is published whole or not at all
         metadata = artifacts.finish_model_artifact(
             tmp, stage=stage, base_model=str(config.model), config=config_to_dict(config), metrics=metrics,
             parameters=artifacts.count_parameters(model), lineage=lineage)

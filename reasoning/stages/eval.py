@@ -95,6 +95,12 @@ class EvalStageConfig:
     cache_dir: str = option("auto", "reuse a model's scored samples when its weights, the rows, the settings and the "
                             "scoring code hash the same: a directory, auto = $REASONING_EVAL_CACHE when set "
                             "(make run sets it), '' = off")
+    long_context_lengths: list[int] = option(help="also run the long-context suite (passkey by depth, variable "
+                                             "tracking, perplexity by position) at these lengths in tokens "
+                                             "(empty = off)", default_factory=list)
+    long_context_depths: list[float] = option(help="passkey needle depths (fractions of the context)",
+                                              default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])
+    long_context_trials: int = option(1, "long-context probes per (length, depth) cell")
 
     def __post_init__(self) -> None:
         self.models = _as_list(self.models)
@@ -138,6 +144,8 @@ class EvalStageConfig:
             require(baseline in names and candidate in names,
                     f"{pair!r} must be BASELINE:CANDIDATE with both among the models ({', '.join(names)})",
                     "--compare")
+        if self.long_context_lengths:
+            self.long_context_settings()  # bad lengths or depths fail before any model loads
 
     @property
     def comparison_pairs(self) -> list[tuple[str, str]]:
@@ -151,6 +159,11 @@ class EvalStageConfig:
         if self.cache_dir == "auto":
             return os.environ.get("REASONING_EVAL_CACHE", "")
         return self.cache_dir
+
+    def long_context_settings(self):
+        from reasoning.evaluation.long_context import LongContextSettings
+        return LongContextSettings(lengths=list(self.long_context_lengths), depths=list(self.long_context_depths),
+                                   trials=self.long_context_trials, seed=self.seed).validate()
 
     @property
     def effective_temperature(self) -> float:
@@ -405,6 +418,7 @@ def run(config: EvalStageConfig) -> dict[str, Any]:
                  "(pass --temperature to choose another)", config.samples, SAMPLING_TEMPERATURE)
     datasets = load_datasets(config)  # bad dataset specs fail here, before any model is loaded
     storage.check_writable(config.output)
+    check_long_context_memory(config)
     from reasoning.rewards import create_reward_function
     reward_fn = create_reward_function("combined")
     samples: list[dict[str, Any]] = []
@@ -449,6 +463,9 @@ def run(config: EvalStageConfig) -> dict[str, Any]:
     extra = comparison_blocks(metrics["comparison"])
     at = next((i for i, b in enumerate(blocks) if b.kind == "h2" and b.text == "Sample completions"), len(blocks))
     blocks[at:at] = extra
+    if config.long_context_lengths:
+        metrics["long_context"] = long_context_results(config)
+        blocks += long_context_section(metrics["long_context"])
     summary = "\n".join(part for part in (format_summary(metrics), comparison_summary(metrics["comparison"])) if part)
     with storage.local_output(config.output, is_dir=True) as tmp:
         tmp = Path(tmp)
@@ -471,6 +488,43 @@ def sandbox_isolation(datasets: dict[str, tuple[str, list]]) -> str | None:
         return None
     from reasoning.sandbox import isolation
     return isolation()
+
+
+# ------------------------------------------------------------------ long context
+
+def check_long_context_memory(config: EvalStageConfig) -> None:
+    """Refuse lengths beyond this machine's memory, from each local model's config, before loading any."""
+    if not config.long_context_lengths:
+        return
+    from reasoning.evaluation.long_context import check_memory
+    from reasoning.stages.common import local_model_config
+    for _, reference in model_specs(config.models):
+        model_config = local_model_config(reference)
+        if model_config is not None:
+            check_memory(model_config, config.long_context_settings())
+
+
+def long_context_results(config: EvalStageConfig) -> dict[str, Any]:
+    """``{model name: evaluate_long_context result}`` for every evaluated model, one model in memory at a time."""
+    import torch
+
+    from reasoning.evaluation.long_context import evaluate_long_context
+    from reasoning.models import load_model, load_tokenizer, resolve_model
+    results = {}
+    for name, reference in model_specs(config.models):
+        resolved = resolve_model(reference)
+        model = load_model(resolved, dtype=config.dtype, attn_implementation="sdpa").eval()
+        if torch.cuda.is_available():
+            model.to("cuda")
+        results[name] = evaluate_long_context(model, load_tokenizer(resolved), config.long_context_settings(), log=log)
+        del model
+        gc.collect()
+    return results
+
+
+def long_context_section(results: dict[str, Any]) -> list:
+    from reasoning.evaluation.long_context_report import long_context_blocks
+    return long_context_blocks(results)
 
 
 def _command_line() -> str:
