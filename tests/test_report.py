@@ -202,7 +202,7 @@ def test_bad_pass_at_k_arguments_are_named():
 
 def test_blank_answers_cast_no_vote_and_lengths_must_match():
     assert majority_vote(["  ", "  ", "4"], [True, True, False], lambda a, b: a == b) is False
-    with pytest.raises(ValueError, match="answers and correct flags must have the same length"):
+    with pytest.raises(ValueError, match="^answers and correct flags must have the same length$"):
         majority_vote(["1"], [True, False], lambda a, b: a == b)
 
 
@@ -215,6 +215,15 @@ def test_samples_vote_in_sample_order_whatever_order_they_arrive_in():
     samples = [scored("p", 1, True, "4"), scored("p", 0, False, "5")]
     assert aggregate(samples)["majority_accuracy"] == 0.0
     assert aggregate(list(reversed(samples)))["majority_accuracy"] == 0.0
+
+
+def test_a_sample_without_an_index_counts_as_sample_zero():
+    unnumbered = scored("p", 0, False, "5")
+    del unnumbered["sample"]
+    # a tie between "4" (sample 1) and "5" (no index: 0) goes to "5", whatever the arrival order
+    assert aggregate([scored("p", 1, True, "4"), unnumbered])["majority_accuracy"] == 0.0
+    both = [dict(unnumbered), dict(unnumbered)]
+    assert aggregate(both)["samples_per_problem"] == 2
 
 
 def test_without_an_equivalence_answers_vote_together_when_equal_after_stripping():
