@@ -383,3 +383,20 @@ def test_trl_reward_functions_score_with_the_given_config():
     no_number = "<think>I multiply them.</think> The answer is 391."
     assert by_name["consistency"](completions=[no_number], answer=["391"]) == [0.3]
     assert by_name["process"](completions=[no_number], answer=["391"]) == [0.2]
+
+
+# --------------------------------------------------------------------------- process: notation and tolerance
+
+@pytest.mark.parametrize("reasoning, expected", [
+    ("\\frac{1}{2} \\times 8 = 4", 1.0), ("\\dfrac{6}{3} \\cdot 5 = 10", 1.0), ("\\tfrac{9}{3} \\div 3 = 1", 1.0),
+    ("\\frac{1}{2} \\times 8 = 5", 0.0),
+    ("3 x 4 = 12", 1.0), ("3 X 4 = 12", 1.0), ("3x4 = 13", 0.0),
+    ("50 % of 8 = 4", 1.0), ("1/4 of 8 = 2", 1.0), ("1/4 of 8 = 3", 0.0),
+    ("2^3 = 8", 1.0), ("\\left(2+3\\right) \\cdot 2 = 10", 1.0), ("1,000 + 1 = 1,001", 1.0),
+    # exact up to 1e-9 relative; a written decimal may be rounded to its places (half a unit)
+    ("1/3 = 333333333/1000000000", 1.0), ("1/3 = 33333333/100000000", 0.0),
+    ("16/25 = 0.6", 1.0), ("10/3 = 3.4", 0.0), ("2/3 = 0.667", 1.0), ("2/3 = 0.666", 0.0),
+    ("= 5 * y and 2 + 2 = 4", 1.0),
+])
+def test_process_reads_notation_and_allows_written_rounding(reasoning, expected):
+    assert component("process", f"<think>{reasoning}</think> The answer is 391.") == expected
