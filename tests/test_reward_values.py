@@ -213,7 +213,7 @@ def test_config_refuses_each_bad_value_naming_field_and_limit(kwargs, field, mes
     from reasoning.fileio import InputError
     with pytest.raises(InputError) as error:
         RewardConfig(**kwargs)
-    assert error.value.field == field and message in str(error.value)
+    assert error.value.field == field and str(error.value).endswith(message)
 
 
 def test_config_accepts_the_limits_themselves():
@@ -242,6 +242,7 @@ def test_unknown_reward_or_config_type_is_refused_naming_the_argument():
     ("<think>x</think> The answer is 392.", "391", "math", (0.0, "wrong final answer '392'")),
     ("<think>391</think>", "391", "math", (0.0, "no final answer after </think>")),
     ("<think>x</think> no code here", None, "code", (0.0, "wrong")),
+    ("<think>x</think>", None, "code", (0.0, "wrong")),  # code: no "final answer" to miss
 ])
 def test_correctness_reasons(response, reference, kind, expected):
     tests = CODE_TESTS if kind == "code" else None
@@ -400,3 +401,24 @@ def test_trl_reward_functions_score_with_the_given_config():
 ])
 def test_process_reads_notation_and_allows_written_rounding(reasoning, expected):
     assert component("process", f"<think>{reasoning}</think> The answer is 391.") == expected
+
+
+def test_correctness_says_when_there_is_nothing_to_check_against():
+    result = create_reward_function("correctness").compute(response=RIGHT, reference=None)
+    assert result.reasons["correctness"] == "no reference answer or tests for this row"
+
+
+def test_consistency_says_when_the_reasoning_reaches_no_result():
+    result = create_reward_function("consistency").compute(response="<think>I multiply them.</think> The answer is 391.",
+                                                            reference="391", problem="q")
+    assert result.reasons["consistency"].startswith("the reasoning reaches no comparable result;")
+
+
+def test_process_reads_the_reasoning_or_the_whole_response_without_a_think_block():
+    assert component("process", "<think>2 + 2 = 4</think> and 2 + 2 = 5") == 1.0
+    assert component("process", "2 + 2 = 5, so 391") == 0.0
+
+
+def test_padding_check_survives_text_that_cannot_be_encoded():
+    from reasoning.rewards.components import is_degenerate
+    assert is_degenerate("\ud800" * 500) is True
