@@ -21,7 +21,7 @@ PYTEST_ARGS ?=
 REGISTRY ?= ghcr.io/example
 TAG ?= 0.1.0
 
-.PHONY: install run run-context proof test test-all test-containers lint compile bench images images-local engine tools clean
+.PHONY: install run run-context proof test test-all test-containers lint compile bench images images-local engine tools clean mutate
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11" >&2; exit 1; }
@@ -87,6 +87,11 @@ compile: install
 
 bench: install
 	$(PY) -m benchmarks.run_all
+
+# Mutation testing of the reward, answer-checking, metric, resume, parameter and sandbox code
+# (not part of `make test`; times in the README). MUTATE_MODULES=rewards runs one module.
+mutate: install
+	$(PY) mutation/report.py $(MUTATE_MODULES)
 
 images:
 	./images/build.sh "$(REGISTRY)" "$(TAG)"

@@ -38,6 +38,7 @@ def test_remote_outputs_get_remote_checkpoints_and_a_cache_folder_per_output(tmp
     monkeypatch.setenv("REASONING_CACHE", str(tmp_path / "cache"))
     assert common.checkpoint_uri_for(config("s3://b/runs/sft/")) == "s3://b/runs/sft.checkpoints"
     assert common.checkpoint_uri_for(config("s3://b/runs/sft")) == "s3://b/runs/sft.checkpoints"
+    assert common.checkpoint_uri_for(config("s3://b/runs/BOX")) == "s3://b/runs/BOX.checkpoints"
     assert common.checkpoint_uri_for(config("s3://b/runs/sft", checkpoint_uri="s3://c/ck")) == "s3://c/ck"
     assert common.checkpoint_uri_for(config(tmp_path / "o", checkpoint_uri="s3://c/ck")) == "s3://c/ck"
     first, second = common.local_checkpoint_dir("s3://b/one"), common.local_checkpoint_dir("s3://b/two")

@@ -11,7 +11,7 @@ import math
 import pytest
 
 from reasoning import RewardConfig, create_reward_function
-from reasoning.rewards import trl_reward_functions
+from reasoning.rewards import problem_of, prompt_opens_think, trl_reward_functions
 
 PROBLEM = "What is 23 * 17?"
 
@@ -213,7 +213,7 @@ def test_config_refuses_each_bad_value_naming_field_and_limit(kwargs, field, mes
     from reasoning.fileio import InputError
     with pytest.raises(InputError) as error:
         RewardConfig(**kwargs)
-    assert error.value.field == field and message in str(error.value)
+    assert error.value.field == field and str(error.value).endswith(message)
 
 
 def test_config_accepts_the_limits_themselves():
@@ -242,6 +242,7 @@ def test_unknown_reward_or_config_type_is_refused_naming_the_argument():
     ("<think>x</think> The answer is 392.", "391", "math", (0.0, "wrong final answer '392'")),
     ("<think>391</think>", "391", "math", (0.0, "no final answer after </think>")),
     ("<think>x</think> no code here", None, "code", (0.0, "wrong")),
+    ("<think>x</think>", None, "code", (0.0, "wrong")),  # code: no "final answer" to miss
 ])
 def test_correctness_reasons(response, reference, kind, expected):
     tests = CODE_TESTS if kind == "code" else None
@@ -304,3 +305,120 @@ def test_length_reason_and_padding_of_a_wrong_answer():
 
 
 RIGHT_RESPONSE = "<think>23 × 17 = 391</think>\nThe answer is 391."
+
+
+# --------------------------------------------------------------------------- the TRL calling form
+# Each dataset column and the prompt reach the scoring of the completion at the same index
+# (found missing by mutation testing: a reward that ignored the reasoning_type, tests or
+# problem column, or read the wrong chat turn, passed).
+
+RIGHT = "<think>23 × 17 = 391</think>\nThe answer is 391."
+CODE = "<think>square</think>\n```python\ndef sq(x):\n    return x * x\n```"
+
+
+def test_reasoning_type_column_selects_the_checker():
+    correctness = create_reward_function("correctness")
+    logic = "<think>The premises do not settle it.</think> Uncertain"
+    # "Uncertain" equals the logic label "Unknown", but is no math answer for it
+    assert correctness(completions=[logic, logic], answer=["Unknown", "Unknown"],
+                       reasoning_type=["logic", "math"]) == [1.0, 0.0]
+    assert correctness(completions=[logic], answer=["Unknown"]) == [0.0]  # no column: math
+
+
+def test_tests_and_entry_point_columns_run_the_code_in_the_sandbox():
+    correctness = create_reward_function("correctness")
+    wrong = CODE.replace("x * x", "x + x")
+    assert correctness(completions=[CODE, wrong], reasoning_type=["code", "code"], tests=[CODE_TESTS, CODE_TESTS],
+                       entry_point=["sq", "sq"], answer=[None, None]) == [1.0, 0.0]
+
+
+def test_a_scalar_column_applies_to_every_completion():
+    assert create_reward_function("correctness")(completions=[RIGHT, RIGHT], answer="391") == [1.0, 1.0]
+
+
+def test_problem_column_and_chat_prompts_give_the_language_to_reason_in():
+    consistency = create_reward_function("consistency")
+    english = "<think>twenty three times seventeen = 391</think> 391"
+    chinese = "计算二十三乘以十七"
+    # the problem column, when present, is the problem
+    assert consistency(completions=[english, english], problem=[chinese, "What is 23 times 17?"]) == [0.0, 1.0]
+    # otherwise the last user turn of the chat prompt (not the system prompt, not an earlier turn)
+    prompt = [{"role": "system", "content": "You are a helpful assistant who always reasons step by step carefully"},
+              {"role": "user", "content": "Please answer the next question in my language"},
+              {"role": "assistant", "content": "Sure, go ahead with your question"},
+              {"role": "user", "content": chinese}]
+    assert problem_of(prompt) == chinese
+    assert consistency(prompts=[prompt], completions=[english]) == [0.0]
+    assert problem_of("plain prompt") == "plain prompt"
+    assert problem_of([{"role": "system", "content": "only a system turn"}]) == "only a system turn"
+
+
+def test_prompts_shorter_or_missing_are_scored_without_a_prompt():
+    format_reward = create_reward_function("format")
+    assert format_reward(completions=[RIGHT, RIGHT]) == [1.0, 1.0]
+    assert format_reward(prompts=["<think>"], completions=["x</think> 1", "x</think> 1"]) == [1.0, 0.0]
+
+
+def test_only_an_assistant_turn_ending_in_think_opens_the_block():
+    assert prompt_opens_think([{"role": "user", "content": "q"}, {"role": "assistant", "content": "<think>\n"}])
+    assert not prompt_opens_think([{"role": "user", "content": "q"}, {"role": "assistant", "content": "Sure."}])
+    assert not prompt_opens_think([{"role": "user", "content": "please use <think>"}])
+    assert not prompt_opens_think([])
+    assert prompt_opens_think("<|im_start|>assistant\n<think>\n")
+    format_reward = create_reward_function("format")
+    assistant_said_something = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "Sure."}]
+    assert format_reward(prompts=[assistant_said_something], completions=[RIGHT]) == [1.0]
+
+
+def test_compute_takes_the_prompt_into_account_and_gives_zero_when_nothing_applies():
+    fn = create_reward_function("format")
+    prefill = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "<think>"}]
+    assert fn.compute(response="23 × 17 = 391</think> 391", prompt=prefill).reward == 1.0
+    nothing = create_reward_function("correctness").compute(response=RIGHT, reference=None)
+    assert nothing.reward == 0.0 and nothing.components == {}
+
+
+def test_trl_reward_functions_score_with_the_given_config():
+    functions, _ = trl_reward_functions(RewardConfig(consistency_neutral=0.3, process_neutral=0.2))
+    by_name = {f.__name__: f for f in functions}
+    no_number = "<think>I multiply them.</think> The answer is 391."
+    assert by_name["consistency"](completions=[no_number], answer=["391"]) == [0.3]
+    assert by_name["process"](completions=[no_number], answer=["391"]) == [0.2]
+
+
+# --------------------------------------------------------------------------- process: notation and tolerance
+
+@pytest.mark.parametrize("reasoning, expected", [
+    ("\\frac{1}{2} \\times 8 = 4", 1.0), ("\\dfrac{6}{3} \\cdot 5 = 10", 1.0), ("\\tfrac{9}{3} \\div 3 = 1", 1.0),
+    ("\\frac{1}{2} \\times 8 = 5", 0.0),
+    ("3 x 4 = 12", 1.0), ("3 X 4 = 12", 1.0), ("3x4 = 13", 0.0),
+    ("50 % of 8 = 4", 1.0), ("1/4 of 8 = 2", 1.0), ("1/4 of 8 = 3", 0.0),
+    ("2^3 = 8", 1.0), ("\\left(2+3\\right) \\cdot 2 = 10", 1.0), ("1,000 + 1 = 1,001", 1.0),
+    # exact up to 1e-9 relative; a written decimal may be rounded to its places (half a unit)
+    ("1/3 = 333333333/1000000000", 1.0), ("1/3 = 33333333/100000000", 0.0),
+    ("16/25 = 0.6", 1.0), ("10/3 = 3.4", 0.0), ("2/3 = 0.667", 1.0), ("2/3 = 0.666", 0.0),
+    ("= 5 * y and 2 + 2 = 4", 1.0),
+])
+def test_process_reads_notation_and_allows_written_rounding(reasoning, expected):
+    assert component("process", f"<think>{reasoning}</think> The answer is 391.") == expected
+
+
+def test_correctness_says_when_there_is_nothing_to_check_against():
+    result = create_reward_function("correctness").compute(response=RIGHT, reference=None)
+    assert result.reasons["correctness"] == "no reference answer or tests for this row"
+
+
+def test_consistency_says_when_the_reasoning_reaches_no_result():
+    result = create_reward_function("consistency").compute(response="<think>I multiply them.</think> The answer is 391.",
+                                                            reference="391", problem="q")
+    assert result.reasons["consistency"].startswith("the reasoning reaches no comparable result;")
+
+
+def test_process_reads_the_reasoning_or_the_whole_response_without_a_think_block():
+    assert component("process", "<think>2 + 2 = 4</think> and 2 + 2 = 5") == 1.0
+    assert component("process", "2 + 2 = 5, so 391") == 0.0
+
+
+def test_padding_check_survives_text_that_cannot_be_encoded():
+    from reasoning.rewards.components import is_degenerate
+    assert is_degenerate("\ud800" * 500) is True
