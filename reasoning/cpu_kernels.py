@@ -38,9 +38,12 @@ def onednn_is_faster(in_features: int = 576, out_features: int = 1536, rows: int
     """Whether a packed oneDNN linear beats ``torch.nn.functional.linear`` here (fp32, CPU), measured once."""
     if not torch.backends.mkldnn.is_available() or not hasattr(torch.ops.mkldnn, "_linear_pointwise"):
         return False
+    # A generator of its own: drawing from torch's global one would shift every later sample of
+    # the first run in a process, so two runs with one seed would not sample the same tokens.
+    generator = torch.Generator().manual_seed(0)
     try:
-        weight = torch.randn(out_features, in_features) * 0.02
-        x = torch.randn(rows, in_features)
+        weight = torch.randn(out_features, in_features, generator=generator) * 0.02
+        x = torch.randn(rows, in_features, generator=generator)
         packed = _pack(weight, rows)
         torch.testing.assert_close(_pointwise_linear(x, packed, None), nn.functional.linear(x, weight),
                                    atol=1e-4, rtol=1e-4)

@@ -40,3 +40,14 @@ def test_swaps_every_linear_of_an_inference_model_only_where_faster(tiny_model_d
         torch.testing.assert_close(model(input_ids=ids).logits, expected, atol=2e-5, rtol=1e-4)
     # The tied LM head still reads the embedding matrix itself.
     assert model.lm_head.weight is model.model.embed_tokens.weight
+
+
+def test_measuring_the_kernel_leaves_torchs_global_random_stream_alone():
+    """The first GRPO run in a process measures the kernels; a run with the same seed must still
+    sample what a later run with that seed samples."""
+    cpu_kernels.onednn_is_faster.cache_clear()
+    torch.manual_seed(7)
+    cpu_kernels.onednn_is_faster()
+    after_measuring = torch.rand(4)
+    torch.manual_seed(7)
+    assert torch.equal(after_measuring, torch.rand(4))

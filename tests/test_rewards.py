@@ -113,6 +113,8 @@ def test_length_is_cosine_scaled_and_wrong_answers_never_gain_from_brevity():
     ("<<48/2=24>> then <<24*3=72>>", 1.0), ("2 + 3 = 5 = 10/2 = 6", 2 / 3), ("We just know it.", 0.5),
     ("Janet sells 16 - 3 - 4 = 9 duck eggs. He runs 9*60=540 meters", 1.0),
     ("25% of 80 = 20", 1.0), ("$12 × 3 = $36", 1.0), ("10/3 = 3.33", 1.0), ("x - 3 = 5, 9**9**9**9 = 1", 0.5),
+    # a step right after a sentence's full stop is still a step
+    ("Jo has 3 apples. 3 + 4 = 7 apples.", 1.0), ("Jo has 3 apples. 3 + 4 = 8 apples.", 0.0),
 ])
 def test_process_checks_each_step(reasoning, expected):
     assert score(f"<think>{reasoning}</think> 391", "process").reward == pytest.approx(expected)

@@ -154,7 +154,12 @@ def _chain_sides(line: str) -> list[list[str]]:
         after = line[match.end():]
         if parts[0].strip()[:1] in "+-*/" and parts[0].strip() and before and (before[-1].isalnum() or before[-1] in ")]"):
             parts = parts[1:]  # "x - 3 = 5": the first side began with a word
-        glued_before = match.start() > 0 and line[match.start() - 1].isalpha() and not match.group(0)[0].isspace()
+        # "apples. 3 + 4 = 7": the run starts at a full stop; that is the sentence's end, not a glued number.
+        sentence_end = match.group(0)[:1] == "." and match.group(0)[1:2].isspace()
+        if sentence_end and parts:
+            parts[0] = parts[0][1:]
+        glued_before = (not sentence_end and match.start() > 0 and line[match.start() - 1].isalpha()
+                        and not match.group(0)[0].isspace())
         if glued_before and parts:
             parts = parts[1:]  # "x2 + 1 = 5"
         if after[:1].isalpha() and not match.group(0)[-1].isspace() and parts:
