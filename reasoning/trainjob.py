@@ -54,10 +54,9 @@ def _metadata(name: str, namespace: str, stage: str, owner: dict[str, str] | Non
     return metadata
 
 
-def _pod_spec_patch(service_account: str | None, node_selector: dict[str, str] | None,
-                    tolerations: list[dict] | None) -> dict[str, Any]:
-    spec: dict[str, Any] = {"volumes": [dict(SHM_VOLUME)],
-                            "containers": [{"name": NODE, "volumeMounts": [dict(SHM_MOUNT)]}]}
+def _placed(spec: dict[str, Any], service_account: str | None, node_selector: dict[str, str] | None,
+            tolerations: list[dict] | None) -> dict[str, Any]:
+    """``spec`` with the pod placement fields that are set (TrainJob patches and PyTorchJob pods alike)."""
     if service_account:
         spec["serviceAccountName"] = service_account
     if node_selector:
@@ -65,6 +64,13 @@ def _pod_spec_patch(service_account: str | None, node_selector: dict[str, str] |
     if tolerations:
         spec["tolerations"] = [dict(t) for t in tolerations]
     return spec
+
+
+def _pod_spec_patch(service_account: str | None, node_selector: dict[str, str] | None,
+                    tolerations: list[dict] | None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"volumes": [dict(SHM_VOLUME)],
+                            "containers": [{"name": NODE, "volumeMounts": [dict(SHM_MOUNT)]}]}
+    return _placed(spec, service_account, node_selector, tolerations)
 
 
 def build_trainjob(*, name: str, namespace: str, stage: str, image: str, command: list[str],
@@ -113,12 +119,7 @@ def build_pytorchjob(*, name: str, namespace: str, stage: str, image: str, comma
                 "name": "pytorch", "image": image, "command": command, "env": env, "envFrom": env_from,
                 "resources": resources(gpus_per_node, cpu, memory), "volumeMounts": [dict(SHM_MOUNT)]}],
             "volumes": [dict(SHM_VOLUME)]}
-        if service_account:
-            pod_spec["serviceAccountName"] = service_account
-        if node_selector:
-            pod_spec["nodeSelector"] = dict(node_selector)
-        if tolerations:
-            pod_spec["tolerations"] = [dict(t) for t in tolerations]
+        _placed(pod_spec, service_account, node_selector, tolerations)
         return {"replicas": count, "restartPolicy": "OnFailure",
                 "template": {"metadata": {"labels": dict(POD_LABELS), "annotations": dict(ISTIO_OPT_OUT)},
                              "spec": pod_spec}}
