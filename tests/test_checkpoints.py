@@ -83,15 +83,19 @@ def test_a_fresh_run_removes_old_checkpoints(tmp_path, caplog):
 
 
 @pytest.mark.s3
-def test_resume_on_a_fresh_node_restores_the_checkpoints_from_object_storage(s3_env, tmp_path):
+def test_resume_on_a_fresh_node_restores_the_checkpoints_from_object_storage(s3_env, tmp_path, caplog):
     _, bucket = s3_env
     pod_one = tmp_path / "pod-one" / "sft"
     make_checkpoint(artifacts.checkpoint_dir(pod_one), 6)
     from reasoning import storage
     storage.sync_dir_to(artifacts.checkpoint_dir(pod_one), f"{bucket}/ck/sft")
     pod_two = tmp_path / "pod-two" / "sft"  # a new node: nothing on its disk
-    local, resume_from = common.prepare_checkpoints(config(pod_two, resume=True, checkpoint_uri=f"{bucket}/ck/sft"))
+    with caplog.at_level("INFO", logger="reasoning.stages.common"):
+        local, resume_from = common.prepare_checkpoints(config(pod_two, resume=True, checkpoint_uri=f"{bucket}/ck/sft"))
     assert Path(resume_from) == local / "checkpoint-6"
+    # The pod log says where the checkpoints came from (what an operator reads after a preemption).
+    assert [r.getMessage() for r in caplog.records] == [
+        f"restored checkpoints from {bucket}/ck/sft: True", f"resuming from {local / 'checkpoint-6'}"]
     assert json.loads((local / "checkpoint-6" / "trainer_state.json").read_text())["global_step"] == 6
 
 
