@@ -3,6 +3,7 @@
 #
 #   ./run_reasoning_pipeline.sh                                   # default CPU recipe, locally
 #   ./run_reasoning_pipeline.sh --base-model PATH --enable-cot --enable-context --target-context 131072
+#   ./run_reasoning_pipeline.sh --enable-context --scaling-type all --long-context-lengths 8192,32768 --context-gate-min-score 0.5
 #   ./run_reasoning_pipeline.sh --host http://localhost:8080 --experiment reasoning --run-name try1 --gpu-count 1
 #   ./run_reasoning_pipeline.sh --dry-run                         # only compile pipelines/reasoning_pipeline.yaml
 #   ./run_reasoning_pipeline.sh --print-params ...                # print what the flags resolve to, run nothing
@@ -18,7 +19,7 @@ HOST="" DRY_RUN=0 PRINT_PARAMS=0 EXPERIMENT=reasoning RUN_NAME="" STORAGE="" OUT
 REGISTRY="${REGISTRY:-ghcr.io/example}" TAG="${TAG:-0.1.0}"
 PARAMS=()
 
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
 need() { [[ $# -ge 2 && -n "$2" ]] || { echo "error: $1 needs a value" >&2; exit 2; }; }
 
 while [[ $# -gt 0 ]]; do
@@ -31,6 +32,8 @@ while [[ $# -gt 0 ]]; do
     --enable-context) PARAMS+=("enable_context=true"); shift ;;
     --target-context) need "$@"; PARAMS+=("target_context=$2"); shift 2 ;;
     --scaling-type) need "$@"; PARAMS+=("scaling_type=$2"); shift 2 ;;
+    --long-context-lengths) need "$@"; PARAMS+=("long_context_lengths=$2"); shift 2 ;;
+    --context-gate-min-score) need "$@"; PARAMS+=("context_gate_min_score=$2"); shift 2 ;;
     --sft-epochs) need "$@"; PARAMS+=("sft_epochs=$2" "sft_max_steps=0"); shift 2 ;;
     --lora-r) need "$@"; PARAMS+=("lora_r=$2"); shift 2 ;;
     --grpo-iterations) need "$@"; PARAMS+=("grpo_iterations=$2"); shift 2 ;;

@@ -27,6 +27,8 @@ FLAGS = {
     "--enable-context": ([], ["param enable_context=true"]),
     "--target-context": (["131072"], ["param target_context=131072"]),
     "--scaling-type": (["ntk"], ["param scaling_type=ntk"]),
+    "--long-context-lengths": (["8192,32768"], ["param long_context_lengths=8192,32768"]),
+    "--context-gate-min-score": (["0.5"], ["param context_gate_min_score=0.5"]),
     # epochs only count when max_steps is 0, so the flag sets both
     "--sft-epochs": (["3"], ["param sft_epochs=3", "param sft_max_steps=0"]),
     "--lora-r": (["64"], ["param lora_r=64"]),
