@@ -100,6 +100,9 @@ def test_secrets_settings_volumes_timeouts_and_gpu_placement(compiled):
     for name, settings in platform.items():
         secrets = {s["secretName"]: {k["secretKey"]: k["envVar"] for k in s["keyToEnv"]} | {"optional": s["optional"]}
                    for s in settings["secretAsEnv"]}
+        # the Model Registry token only where it is used (test_registration_gets_the_lineage_inputs_...)
+        if component_of(name) == "register-model":
+            assert secrets.pop("reasoning-model-registry")["optional"] is True
         assert secrets == {"reasoning-object-store": {key: key for key in (
             "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL")} | {"optional": True},
             "reasoning-hf-token": {"HF_TOKEN": "HF_TOKEN", "optional": True}}, name
@@ -296,7 +299,7 @@ def test_serving_and_registration_are_gated_on_the_evaluation(compiled, componen
     _, spec, _ = compiled
     found = enclosing_conditions(spec, component)
     assert len(found) == 9  # one per copy of the GRPO/evaluate sub-pipeline (3 CoT x 3 context branches)
-    for dag, task, conditions, after in found:
+    for dag, _task, conditions, after in found:
         switch_condition, promote_condition, export_condition = conditions[:3]
         assert switch_condition == f"inputs.parameter_values['pipelinechannel--{switch}'] == true"
         assert "evaluate" in promote_condition and "-promote'] == true" in promote_condition
