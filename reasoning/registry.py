@@ -186,7 +186,10 @@ def connect(settings: RegistrySettings):
         return ModelRegistry(settings.address, author=settings.author, is_secure=settings.is_secure,
                              user_token=settings.token, async_runner=asyncio.run, log_level=logging.ERROR)
     except Exception as exc:  # noqa: BLE001 - aiohttp, the generated client and StoreError all end here
-        raise RegistryError(f"cannot use Model Registry at {settings.address}: {_reason(exc, settings)}") from None
+        hint = ("; a server that serves only /api/model_registry/v1alpha3 needs the client model-registry==0.3.11"
+                if getattr(exc, "status", None) == 404 else "")
+        raise RegistryError(f"cannot use Model Registry at {settings.address}: {_reason(exc, settings)}{hint}") \
+            from None
 
 
 def _reason(exc: Exception, settings: RegistrySettings) -> str:

@@ -57,9 +57,9 @@ class Spec:
             node = target
         return node
 
-    def route(self, method: str, path: str) -> tuple[str, dict, dict[str, str]]:
+    def route(self, method: str, path: str, prefixes=CLIENT_PREFIXES) -> tuple[str, dict, dict[str, str]]:
         """(template, operation, path parameters); raises LookupError(status, message)."""
-        for prefix in CLIENT_PREFIXES:
+        for prefix in prefixes:
             if path.startswith(prefix):
                 relative = "/" + path.removeprefix(prefix)
                 break
@@ -117,8 +117,9 @@ class Spec:
 class ModelRegistryServer:
     """A threaded HTTP server on 127.0.0.1 with the registry's state in memory."""
 
-    def __init__(self, token: str | None = None, spec: Spec | None = None):
+    def __init__(self, token: str | None = None, spec: Spec | None = None, prefixes=CLIENT_PREFIXES):
         self.spec = spec or Spec()
+        self.prefixes = prefixes  # (SPEC_PREFIX + "/",) plays a server that predates the v1 API
         self.token = token
         self.requests: list[dict[str, Any]] = []
         self.violations: list[str] = []
@@ -245,7 +246,7 @@ class ModelRegistryServer:
                 with server._lock:
                     server.requests.append(record)
                     try:
-                        template, item, params = server.spec.route(self.command, parts.path)
+                        template, item, params = server.spec.route(self.command, parts.path, server.prefixes)
                     except LookupError as exc:
                         status, message = exc.args
                         server.violations.append(f"{self.command} {parts.path}: {message}")

@@ -18,7 +18,7 @@ from reasoning.registry import (
     lineage_properties,
     register_promoted_model,
 )
-from tests.model_registry_server import ModelRegistryServer, Spec
+from tests.model_registry_server import SPEC_PREFIX, ModelRegistryServer, Spec
 
 TOKEN = "tok-Secret-0123456789"
 FINAL = {"stage": "grpo", "sha256": "ab" * 32, "parameters": 134515008, "reasoning_version": "0.1.0",
@@ -177,6 +177,14 @@ def test_an_unreachable_registry_is_named():
         register_promoted_model(RegistrySettings(address, "r1"), version="run-1", uri="s3://b/m", final=FINAL,
                                 stages=[], base_model=BASE, dataset=DATASET, eval_results=RESULTS,
                                 promotion_reason=REASON)
+
+
+def test_a_server_without_the_v1_api_is_named_with_the_client_that_fits():
+    with ModelRegistryServer(prefixes=(SPEC_PREFIX + "/",)) as old_server:
+        with pytest.raises(RegistryError, match=r"HTTP 404.*v1alpha3 needs the client model-registry==0.3.11"):
+            register_promoted_model(RegistrySettings(old_server.url, "r1"), version="run-1", uri="s3://b/m",
+                                    final=FINAL, stages=[], base_model=BASE, dataset=DATASET, eval_results=RESULTS,
+                                    promotion_reason=REASON)
 
 
 def test_the_stand_in_refuses_what_the_spec_refuses(server):
