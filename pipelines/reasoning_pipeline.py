@@ -2,7 +2,7 @@
 
     validate_parameters -> import_model, import_dataset
       -> [generate_cot] -> reasoning_sft -> [extend_context] -> reasoning_grpo
-      -> evaluate (base vs SFT vs GRPO) -> [export_model]
+      -> evaluate (base vs SFT vs GRPO) -> [export_model -> if promoted: [serve_model], [register_model]]
 
 Optional stages are ``dsl.If``/``dsl.Else`` pairs; each branch calls the same sub-pipeline
 (``train_and_report``: SFT -> [context] -> ``rl_and_report``: GRPO -> evaluate -> [export])
@@ -39,6 +39,7 @@ from components.import_dataset.component import build as build_import_dataset
 from components.import_model.component import build as build_import_model
 from components.reasoning_grpo.component import build as build_grpo
 from components.reasoning_sft.component import build as build_sft
+from components.register_model.component import build as build_register_model
 from components.serve_model.component import build as build_serve_model
 from components.validate_parameters.component import build as build_validate
 from reasoning.cluster_settings import (
@@ -51,6 +52,8 @@ from reasoning.cluster_settings import (
     SETTINGS_CONFIG_MAP,
 )
 from reasoning.pipeline_params import parameter_defaults
+from reasoning.registry import TOKEN_ENV as REGISTRY_TOKEN_ENV
+from reasoning.registry import TOKEN_SECRET as REGISTRY_TOKEN_SECRET
 
 PIPELINE_NAME = "reasoning-r1-pipeline"
 SECRET_NAME = OBJECT_STORE_SECRET
@@ -150,6 +153,7 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
     evaluate_op = build_evaluate(placement.gpu_image)
     export_op = build_export_model(placement.cpu_image)
     serve_op = build_serve_model(placement.cpu_image)
+    register_op = build_register_model(placement.cpu_image)
 
     def train(op, display: str, checkpoint_uri, gpu_type, gpu_count, num_nodes, train_task_gpus,
               train_tolerations, train_node_selector, **inputs):
@@ -169,7 +173,8 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
         correctness_weight: float, format_weight: float, consistency_weight: float, length_weight: float,
         process_weight: float, eval_datasets: str, eval_limit: int, eval_max_new_tokens: int,
         grpo_dynamic_sampling: bool, eval_sampled_k: int,
-        export_destination: str, serve_model: bool, serving_name: str, checkpoint_uri: str, gpu_type: str,
+        export_destination: str, serve_model: bool, serving_name: str, register_model: bool,
+        model_registry_address: str, registered_model_name: str, checkpoint_uri: str, gpu_type: str,
         gpu_count: int, num_nodes: int, train_task_gpus: int, train_tolerations: list, train_node_selector: dict, eval_gpu_count: int,
         eval_tolerations: list, eval_node_selector: dict,
     ):
@@ -189,17 +194,35 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
                                caching="eval")
         on_accelerator(evaluation, gpu_type, eval_gpu_count, eval_tolerations, eval_node_selector)
         with dsl.If(export_destination != "", name="export"):
-            configure(export_op(model=grpo.outputs["grpo_model"], destination=export_destination), placement,
-                      name="export final model", resources="data", retries="io", caching="export")
-        # Serving is gated on the evaluation: only a model ahead of the one it started from gets an
-        # InferenceService; otherwise the report's "Promotion" section says why not.
-        with dsl.If(serve_model == True, name="serve"):  # noqa: E712 - a KFP condition
-            with dsl.If(evaluation.outputs["promote"] == True, name="promoted"):  # noqa: E712
-                configure(serve_op(model=grpo.outputs["grpo_model"], destination=export_destination,
-                                   serving_name=serving_name, gpus=eval_gpu_count,
-                                   promotion_reason=evaluation.outputs["promotion_reason"]),
-                          placement, name="InferenceService for the promoted model", resources="light",
-                          retries="io", caching="export")
+            export = configure(export_op(model=grpo.outputs["grpo_model"], destination=export_destination),
+                               placement, name="export final model", resources="data", retries="io",
+                               caching="export")
+            # Serving and registration are gated on the evaluation: only a model ahead of the one it started
+            # from gets an InferenceService or a Model Registry version; otherwise the report's "Promotion"
+            # section says why not. Both need the exported copy (validation asks for an s3:// destination),
+            # so they sit inside the export branch and run after it.
+            with dsl.If(evaluation.outputs["promote"] == True, name="promoted"):  # noqa: E712 - a KFP condition
+                with dsl.If(serve_model == True, name="serve"):  # noqa: E712
+                    configure(serve_op(model=grpo.outputs["grpo_model"], destination=export_destination,
+                                       serving_name=serving_name, gpus=eval_gpu_count,
+                                       promotion_reason=evaluation.outputs["promotion_reason"]).after(export),
+                              placement, name="InferenceService for the promoted model", resources="light",
+                              retries="io", caching="export")
+                with dsl.If(register_model == True, name="register"):  # noqa: E712
+                    registered = configure(
+                        register_op(model=grpo.outputs["grpo_model"], sft_model=sft_model, policy=policy,
+                                    base_model=base_model, problems=problems,
+                                    evaluation=evaluation.outputs["metrics"], destination=export_destination,
+                                    registry_address=model_registry_address,
+                                    registered_model_name=registered_model_name,
+                                    run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                                    promotion_reason=evaluation.outputs["promotion_reason"]).after(export),
+                        placement, name="register in Model Registry", resources="light", retries="io",
+                        caching="export")
+                    # optional: without it the client sends the pod's ServiceAccount token
+                    kubernetes.use_secret_as_env(registered, secret_name=REGISTRY_TOKEN_SECRET,
+                                                 secret_key_to_env={REGISTRY_TOKEN_ENV: REGISTRY_TOKEN_ENV},
+                                                 optional=True)
 
     rl_names = [name for name in inspect.signature(rl_and_report.pipeline_func).parameters
                 if name not in ("base_model", "sft_model", "policy", "problems")]
@@ -216,7 +239,8 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
         correctness_weight: float, format_weight: float, consistency_weight: float, length_weight: float,
         process_weight: float, eval_datasets: str, eval_limit: int, eval_max_new_tokens: int,
         grpo_dynamic_sampling: bool, eval_sampled_k: int,
-        export_destination: str, serve_model: bool, serving_name: str, checkpoint_uri: str, gpu_type: str,
+        export_destination: str, serve_model: bool, serving_name: str, register_model: bool,
+        model_registry_address: str, registered_model_name: str, checkpoint_uri: str, gpu_type: str,
         gpu_count: int, num_nodes: int, train_task_gpus: int, train_tolerations: list, train_node_selector: dict, eval_gpu_count: int,
         eval_tolerations: list, eval_node_selector: dict,
     ):
@@ -279,6 +303,8 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
         eval_max_new_tokens: int = D["eval_max_new_tokens"], eval_sampled_k: int = D["eval_sampled_k"],
         export_destination: str = D["export_destination"],
         serve_model: bool = D["serve_model"], serving_name: str = D["serving_name"],
+        register_model: bool = D["register_model"], model_registry_address: str = D["model_registry_address"],
+        registered_model_name: str = D["registered_model_name"],
         checkpoint_uri: str = D["checkpoint_uri"],
         gpu_type: str = D["gpu_type"], gpu_count: int = D["gpu_count"], num_nodes: int = D["num_nodes"],
         eval_gpu_count: int = D["eval_gpu_count"], gpu_node_selector: dict = D["gpu_node_selector"],

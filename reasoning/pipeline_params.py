@@ -97,6 +97,14 @@ class PipelineParameters:
                                       "KServe InferenceService (vLLM) for the exported model; needs an s3:// "
                                       "export_destination")
     serving_name: str = option("reasoning-r1", "name of the InferenceService (a DNS label)")
+    register_model: bool = option(False, "when the evaluation shows the final model ahead of the base model, register "
+                                         "the exported model in Kubeflow Model Registry with its lineage; needs "
+                                         "model_registry_address and an s3:// export_destination")
+    model_registry_address: str = option("", "Model Registry REST endpoint, http(s)://host[:port] (e.g. "
+                                         "http://model-registry-service.kubeflow:8080); the token comes from the "
+                                         "Secret reasoning-model-registry, never from here")
+    registered_model_name: str = option("reasoning-r1", "registered model in Model Registry; each run adds a "
+                                        "version named by its KFP run id")
     checkpoint_uri: str = option("", "object-store prefix for training checkpoints, so a retried pod resumes; each run "
                                      "writes under <prefix>/<run id>/ ('' = none; required when num_nodes > 1)")
     # --- cluster placement (ignored by kfp.local)
@@ -152,6 +160,15 @@ class PipelineParameters:
         need(not self.serve_model or bool(re.fullmatch(r"[a-z]([-a-z0-9]{0,43}[a-z0-9])?", self.serving_name)),
              f"must be a DNS label (lower case letters, digits, '-'; at most 45), got {self.serving_name!r}",
              "serving_name")
+        need(not self.register_model or self.export_destination.startswith(("s3://", "minio://")),
+             "registration records where the model is stored for others to load: set an s3:// export_destination",
+             "export_destination")
+        need(not self.register_model or bool(self.model_registry_address.strip()),
+             "must be set when register_model is true", "model_registry_address")
+        if self.register_model or self.model_registry_address:
+            from reasoning.registry import check_registered_model_name, check_registry_address
+            check_registry_address(self.model_registry_address)
+            check_registered_model_name(self.registered_model_name)
         need(not self.context_steps or bool(self.context_dataset),
              "context_steps > 0 needs a context_dataset to train on", "context_steps")
 

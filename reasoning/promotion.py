@@ -63,7 +63,8 @@ def promotion_markdown(decision: dict[str, Any]) -> str:
             lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
         lines.append("")
     if not decision["promote"]:
-        lines += ["No InferenceService was written for this run.", ""]
+        lines += ["No InferenceService was written and no version was registered in Model Registry for this run "
+                  "(both need a promoted model).", ""]
     return "\n".join(lines)
 
 

@@ -55,7 +55,8 @@ def test_every_component_is_in_the_pipeline(compiled):
     _, spec, _ = compiled
     components = {component_of(name) for name in spec["deploymentSpec"]["executors"]}
     assert components == {"validate-parameters", "import-model", "import-dataset", "generate-cot", "reasoning-sft",
-                          "extend-context", "reasoning-grpo", "evaluate", "export-model", "serve-model"}
+                          "extend-context", "reasoning-grpo", "evaluate", "export-model", "serve-model",
+                          "register-model"}
 
 
 GPU_CAPABLE = (*TRAINING, "evaluate")
@@ -99,6 +100,9 @@ def test_secrets_settings_volumes_timeouts_and_gpu_placement(compiled):
     for name, settings in platform.items():
         secrets = {s["secretName"]: {k["secretKey"]: k["envVar"] for k in s["keyToEnv"]} | {"optional": s["optional"]}
                    for s in settings["secretAsEnv"]}
+        # the Model Registry token only where it is used (test_registration_gets_the_lineage_inputs_...)
+        if component_of(name) == "register-model":
+            assert secrets.pop("reasoning-model-registry")["optional"] is True
         assert secrets == {"reasoning-object-store": {key: key for key in (
             "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL")} | {"optional": True},
             "reasoning-hf-token": {"HF_TOKEN": "HF_TOKEN", "optional": True}}, name
@@ -162,13 +166,14 @@ def test_retries_and_caching(compiled):
     for component, task in all_tasks(spec):
         seen.add(component)
         caching = task.get("cachingOptions", {}).get("enableCache", False)
-        assert caching is (component not in ("validate-parameters", "export-model", "serve-model")), component
+        assert caching is (component not in ("validate-parameters", "export-model", "serve-model",
+                                             "register-model")), component
         retry = task.get("retryPolicy")
         if component == "validate-parameters":
             assert retry is None  # a bad parameter does not get better by retrying
         else:
             assert retry["maxRetryCount"] >= 2 and retry["backoffDuration"] and retry["backoffFactor"] == 2.0, component
-    assert len(seen) == 10
+    assert len(seen) == 11
 
 
 def test_every_task_runs_after_validation(compiled):
@@ -266,18 +271,59 @@ def test_run_script_flags():
     assert refused.returncode == 2 and "group_size" in refused.stderr
 
 
-def test_serving_is_gated_on_the_evaluation(compiled):
-    """The InferenceService task runs only under a condition on the evaluate task's `promote` output."""
+def enclosing_conditions(spec, component: str):
+    """For each task of ``component``: (its DAG, the task, the trigger conditions of every dsl.If around it
+    (innermost first), and the tasks the task or any group around it waits for)."""
+    parents = {}
+    for name, body in spec["components"].items():
+        for task in (body.get("dag") or {}).get("tasks", {}).values():
+            parents.setdefault(task["componentRef"]["name"], []).append((name, task))
+    found = []
+    for name, body in spec["components"].items():
+        for task in (body.get("dag") or {}).get("tasks", {}).values():
+            if component_of(task["componentRef"]["name"].removeprefix("comp-")) != component:
+                continue
+            conditions, current, after = [], name, set(task.get("dependentTasks", []))
+            while current in parents:
+                (current, holder), = parents[current]  # each sub-DAG is used by one task
+                conditions.append((holder.get("triggerPolicy") or {}).get("condition", ""))
+                after |= set(holder.get("dependentTasks", []))
+            found.append((name, task, [c for c in conditions if c], after))
+    return found
+
+
+@pytest.mark.parametrize("component, switch", [("serve-model", "serve_model"), ("register-model", "register_model")])
+def test_serving_and_registration_are_gated_on_the_evaluation(compiled, component, switch):
+    """Each copy of the task runs only inside the evaluation's `promote` condition, its own switch and the
+    export branch, and after the export (it hands others the exported copy)."""
     _, spec, _ = compiled
-    gates = []
-    for component in spec["components"].values():
-        for task in (component.get("dag") or {}).get("tasks", {}).values():
-            condition = (task.get("triggerPolicy") or {}).get("condition", "")
-            if "promote" in condition:
-                gates.append((task, condition))
-    assert gates, "no condition on the evaluation's promote output"
-    for task, condition in gates:
-        assert "evaluate" in str(task["inputs"]["parameters"]) and "== true" in condition
-        inner = spec["components"][task["componentRef"]["name"]]["dag"]["tasks"]
-        assert [component_of(t["componentRef"]["name"].removeprefix("comp-")) for t in inner.values()] == [
-            "serve-model"]
+    found = enclosing_conditions(spec, component)
+    assert len(found) == 9  # one per copy of the GRPO/evaluate sub-pipeline (3 CoT x 3 context branches)
+    for dag, _task, conditions, after in found:
+        switch_condition, promote_condition, export_condition = conditions[:3]
+        assert switch_condition == f"inputs.parameter_values['pipelinechannel--{switch}'] == true"
+        assert "evaluate" in promote_condition and "-promote'] == true" in promote_condition
+        assert export_condition == "inputs.parameter_values['pipelinechannel--export_destination'] != ''"
+        assert any(d.startswith("export-model") for d in after), after
+        assert len(spec["components"][dag]["dag"]["tasks"]) == 1  # the switch's branch holds only this task
+
+
+def test_registration_gets_the_lineage_inputs_and_the_optional_token(compiled):
+    _, spec, executors = compiled
+    for _dag, task, _, _ in enclosing_conditions(spec, "register-model"):
+        artifacts, parameters = task["inputs"]["artifacts"], task["inputs"]["parameters"]
+        assert set(artifacts) == {"model", "sft_model", "policy", "base_model", "problems", "evaluation"}
+        # channels from the enclosing DAGs: the evaluation's metrics and reason, the GRPO model
+        assert artifacts["evaluation"]["componentInputArtifact"] == "pipelinechannel--evaluate-metrics"
+        assert artifacts["model"]["componentInputArtifact"] == "pipelinechannel--reasoning-grpo-grpo_model"
+        assert parameters["promotion_reason"]["componentInputParameter"] == "pipelinechannel--evaluate-promotion_reason"
+        assert parameters["run_id"]["runtimeValue"]["constant"] == "{{$.pipeline_job_uuid}}"
+        executor = executors[spec["components"][task["componentRef"]["name"]]["executorLabel"]]
+        secrets = {s["secretName"]: s for s in executor["secretAsEnv"]}
+        token = secrets["reasoning-model-registry"]
+        assert token["optional"] is True and token["keyToEnv"] == [
+            {"secretKey": "MODEL_REGISTRY_TOKEN", "envVar": "MODEL_REGISTRY_TOKEN"}]
+    # no other task sees the registry token
+    others = [label for label, executor in executors.items() if not label.startswith("exec-register-model")
+              and "reasoning-model-registry" in str(executor.get("secretAsEnv"))]
+    assert not others

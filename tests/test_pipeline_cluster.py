@@ -133,3 +133,25 @@ def test_serving_needs_an_object_store_export_and_a_dns_name():
         make_parameters({"serve_model": True, "export_destination": "s3://b/m", "serving_name": "R1_model"})
     assert error.value.field == "serving_name"
     assert make_parameters({"serve_model": True, "export_destination": "s3://b/m"}).serving_name == "reasoning-r1"
+
+
+@pytest.mark.parametrize("values, field", [
+    ({"export_destination": "/tmp/model", "model_registry_address": "http://registry:8080"}, "export_destination"),
+    ({"export_destination": "s3://b/m"}, "model_registry_address"),
+    ({"export_destination": "s3://b/m", "model_registry_address": "registry:8080"}, "model_registry_address"),
+    ({"export_destination": "s3://b/m", "model_registry_address": "http://u:pw@registry:8080"},
+     "model_registry_address"),
+    ({"export_destination": "s3://b/m", "model_registry_address": "http://registry:8080", "registered_model_name": ""},
+     "registered_model_name"),
+])
+def test_registration_needs_an_object_store_export_and_a_registry_address(values, field):
+    """Refused by the first task, before anything trains (the registry is called only at the end)."""
+    with pytest.raises(InputError) as error:
+        make_parameters({"register_model": True, **values})
+    assert error.value.field == field and "pw@" not in str(error.value)
+    # an address is checked even while registration is off (it may be switched on in the UI later)
+    with pytest.raises(InputError):
+        make_parameters({"model_registry_address": "http://u:pw@registry:8080"})
+    accepted = make_parameters({"register_model": True, "export_destination": "s3://b/m",
+                                "model_registry_address": "http://model-registry-service.kubeflow:8080"})
+    assert accepted.registered_model_name == "reasoning-r1"

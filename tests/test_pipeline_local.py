@@ -131,22 +131,35 @@ def test_bad_parameter_fails_in_the_first_task(tiny_model_dir, tmp_path, capfd):
 
 
 @pytest.mark.slow
-def test_tiny_pipeline_serves_only_a_promoted_model(tiny_model_dir, tmp_path, s3_server, monkeypatch):
-    """serve_model on: the InferenceService task runs exactly when the evaluation promotes the model."""
+def test_tiny_pipeline_serves_and_registers_only_a_promoted_model(tiny_model_dir, tmp_path, s3_server, monkeypatch):
+    """serve_model and register_model on: the InferenceService and Model Registry tasks run exactly when the
+    evaluation promotes the model (the registry is tests/model_registry_server.py, held to the real spec)."""
     import yaml
 
     from pipelines.cli import run_locally
+    from tests.model_registry_server import ModelRegistryServer
     s3_server.apply_env(monkeypatch)
     bucket = s3_server.new_bucket()
     destination = f"s3://{bucket}/models/served"
-    summary = run_locally(tiny_parameters(tiny_model_dir, enable_cot=True, enable_context=False,
-                                          export_destination=destination, serve_model=True,
-                                          serving_name="tiny-r1"), tmp_path / "runs", run_name="serve")
+    with ModelRegistryServer() as registry:
+        summary = run_locally(tiny_parameters(tiny_model_dir, enable_cot=True, enable_context=False,
+                                              export_destination=destination, serve_model=True,
+                                              serving_name="tiny-r1", register_model=True,
+                                              model_registry_address=registry.url), tmp_path / "runs",
+                              run_name="serve")
+    assert not registry.violations, registry.violations
     from pipelines.cli import collect_outputs
     outputs = collect_outputs(Path(summary["artifacts"]))
     promote = check_common_tasks(summary, outputs)
     served = [task for task in outputs if task.startswith("serve-model")]
-    assert bool(served) is promote, (promote, served)
+    registered = [task for task in outputs if task.startswith("register-model")]
+    assert bool(served) is promote and bool(registered) is promote, (promote, served, registered)
+    assert len(registry.versions) == int(promote)
+    if not promote:
+        assert "no version was registered in Model Registry" in Path(summary["report"]["report.md"]).read_text()
+    else:
+        record, _ = artifact(outputs, "register-model", "registration")
+        assert json.loads(record.read_text())["uri"] == destination
     if promote:
         manifest, _ = artifact(outputs, "serve-model", "inference_service")
         service = yaml.safe_load(manifest.read_text())

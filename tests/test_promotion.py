@@ -30,6 +30,7 @@ def test_promotes_only_a_model_ahead_of_its_base():
 def test_report_section_says_why_nothing_was_served():
     section = promotion_markdown(promotion_decision(results(base={"gsm8k": 0.3}, grpo={"gsm8k": 0.2})))
     assert "## Promotion" in section and "not promoted" in section and "No InferenceService" in section
+    assert "no version was registered in Model Registry" in section
     assert "| gsm8k | 0.200 | 0.300 |" in section
 
 

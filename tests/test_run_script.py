@@ -39,6 +39,8 @@ FLAGS = {
     "--gpu-type": (["nvidia.com/gpu"], ["param gpu_type=nvidia.com/gpu"]),
     "--gpu-count": (["4"], ["param gpu_count=4"]),
     "--num-nodes": (["2"], ["param num_nodes=2"]),
+    "--register-model": (["http://registry:8080"], ["param register_model=true",
+                                                    "param model_registry_address=http://registry:8080"]),
     "--param": (["beta_like=with spaces"], ["param beta_like=with spaces"]),
     "--recipe": (["recipes/x.yaml"], ["setting recipe=recipes/x.yaml"]),
     "--storage": (["s3://b/p"], ["setting storage=s3://b/p"]),
