@@ -20,7 +20,7 @@ HOST="" DRY_RUN=0 PRINT_PARAMS=0 EXPERIMENT=reasoning RUN_NAME="" STORAGE="" OUT
 REGISTRY="${REGISTRY:-ghcr.io/example}" TAG="${TAG:-0.1.0}"
 PARAMS=()
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }  # the header comment
 need() { [[ $# -ge 2 && -n "$2" ]] || { echo "error: $1 needs a value" >&2; exit 2; }; }
 
 while [[ $# -gt 0 ]]; do

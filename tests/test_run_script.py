@@ -123,3 +123,13 @@ def test_flags_combine_in_order():
 def test_a_flag_without_its_value_is_refused(flag):
     result = subprocess.run([str(SCRIPT), "--print-params", flag], capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and f"{flag} needs a value" in result.stderr
+
+
+def test_help_prints_the_whole_header_and_every_example_flag_exists():
+    """--help is the header comment; a fixed line range once cut its last examples off."""
+    header = [line[2:] for line in SCRIPT.read_text().splitlines()[1:] if line.startswith("#")]
+    header = header[:next(i for i, line in enumerate(header) if line.startswith("Any other")) + 1]
+    shown = subprocess.run(["bash", str(SCRIPT), "--help"], capture_output=True, text=True, check=True).stdout
+    assert shown.splitlines() == [line.rstrip() for line in header]
+    for flag in set(re.findall(r"\s(--[a-z-]+)", shown)) - {"--param"}:
+        assert flag in FLAGS or flag in {"--print-params", "--dry-run"}, flag
