@@ -58,7 +58,9 @@ def test_sft_records_put_the_assistant_turn_in_the_completion():
 def test_lora_sft_lowers_the_loss_and_writes_a_complete_artifact(tiny_model_dir, tmp_path):
     data = write_cot_rows(tmp_path / "cot.jsonl")
     out = tmp_path / "sft"
-    result = sft.run(tiny_config(tiny_model_dir, data, out, max_steps=12, keep_adapter=True))
+    # Asked for gradient checkpointing, which a CPU run turns off: the saved config must say it ran without.
+    result = sft.run(tiny_config(tiny_model_dir, data, out, max_steps=12, keep_adapter=True,
+                                 use_gradient_checkpointing=True))
     log = artifacts.read_train_log(out)
     losses = [r["loss"] for r in log if "loss" in r]
     assert len(losses) == 12
@@ -76,7 +78,8 @@ def test_lora_sft_lowers_the_loss_and_writes_a_complete_artifact(tiny_model_dir,
     meta = artifacts.read_metadata(out)
     assert meta["stage"] == "sft" and meta["lineage"]["dataset_sha256"] == artifacts.file_sha256(data)
     assert meta["metrics"]["final_loss"] == pytest.approx(losses[-1]) == result["metrics"]["final_loss"]
-    assert load_recipe(out / artifacts.CONFIG_FILE, SFTStageConfig)["lora_r"] == 8
+    recorded = load_recipe(out / artifacts.CONFIG_FILE, SFTStageConfig)
+    assert recorded["lora_r"] == 8 and recorded["use_gradient_checkpointing"] is False
     assert (out / artifacts.MODEL_CARD_FILE).exists()
     assert not artifacts.checkpoint_dir(out).exists()
     from transformers import AutoModelForCausalLM

@@ -186,7 +186,8 @@ def run(config: GRPOStageConfig) -> dict[str, Any]:
     # Speed only, same algorithm (reasoning/grpo_speed.py): no activation recomputation on a CPU,
     # torch threads sized to the container, each group's prompt computed once, sampling through a
     # merged-LoRA twin (FastGRPOTrainer).
-    cpu_training.disable_cpu_gradient_checkpointing(trl_config, on_gpu=hardware.cuda)
+    if cpu_training.disable_cpu_gradient_checkpointing(trl_config, on_gpu=hardware.cuda):
+        config.use_gradient_checkpointing = False  # the saved config records what ran
     cpu_training.configure_cpu_threads()
     model_dir = resolve_model(config.model)
     checkpoints, resume_from = common.prepare_checkpoints(config)

@@ -133,8 +133,10 @@ def run(config: SFTStageConfig) -> dict[str, Any]:
     model = common.load_causal_lm(model_dir, precision, attention, config=model_config)
     train_dataset = Dataset.from_list(sft_records(rows))
     trl_config = config.to_trl_config(precision, checkpoints)
-    if not config.extend_context:  # long-context SFT keeps checkpointing: its activations grow with length
-        cpu_training.disable_cpu_gradient_checkpointing(trl_config, on_gpu=hardware.cuda)
+    # Long-context SFT keeps checkpointing: its activations grow with length. Otherwise a CPU run
+    # turns it off, and the saved config says so (it records what ran, not what was asked).
+    if not config.extend_context and cpu_training.disable_cpu_gradient_checkpointing(trl_config, on_gpu=hardware.cuda):
+        config.use_gradient_checkpointing = False
     cpu_training.configure_cpu_threads()
     with common.sigterm_guard() as stop_flag:
         trainer = SFTTrainer(model=model, args=trl_config,
