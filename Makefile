@@ -52,16 +52,15 @@ run: install $(if $(filter docker,$(RUNNER)),images-local)
 	REASONING_EVAL_CACHE=$${REASONING_EVAL_CACHE-$(REASONING_CACHE)/eval} $(PY) -m pipelines.cli run --recipe $(RECIPE) $(if $(STORAGE),--storage $(STORAGE)) \
 		--runner $(RUNNER) $(if $(filter docker,$(RUNNER)),--image $(LOCAL_IMAGE))
 
-# The RL proof (issue 16): SFT on the easy family, GRPO on a harder one, then SFT vs GRPO on 200 held-out
-# problems of the harder family with a paired bootstrap interval, pass@1 and maj@4. Stage by stage, no kfp.
-PROOF_HARD := hard=synthetic:math?n=200&seed=0&split=test&family=arithmetic&difficulty=2
+# The RL proof (issue 16): SFT, then GRPO on fresh problems of the family where the SFT model's samples
+# disagree (recipes/grpo_proof_cpu.yaml says why not a harder one, and what was measured), then base vs SFT
+# vs GRPO on the 200 held-out problems: paired bootstrap intervals, pass@1 and maj@4. Stage by stage, no kfp.
 proof: install
 	$(PY) -m reasoning.stages.sft --config recipes/sft_proof_cpu.yaml
 	$(PY) -m reasoning.stages.grpo --config recipes/grpo_proof_cpu.yaml
 	REASONING_EVAL_CACHE=$${REASONING_EVAL_CACHE-$(REASONING_CACHE)/eval} $(PY) -m reasoning.stages.eval \
 		--model base=builtin:smollm2-135m-instruct --model sft=runs/proof/sft --model grpo=runs/proof/grpo \
-		--datasets "$(PROOF_HARD)" --datasets easy=synthetic-test --limit 200 --max-new-tokens 128 \
-		--sampled-k 4 --output runs/proof/report
+		--datasets synthetic-test --limit 200 --max-new-tokens 128 --sampled-k 4 --output runs/proof/report
 
 # The default run plus the context-extension sweep and gate (README, "Context extension").
 run-context:
