@@ -1,0 +1,354 @@
+"""Edge cases of the answer checker, one table per helper, each row a behaviour a user sees.
+
+Written against the mutants that survived `make mutate` (issue 14). Under mutmut every
+mutant's tests run in a process forked from the one that collected coverage, so module
+state (the digit table's cache, the shared worker pool) is already warm there: the tests
+below use a fresh digit table and fresh pools so the code paths they guard really run.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import sys
+import threading
+import time
+
+import pytest
+
+from reasoning import answers
+from reasoning.answers import extract_code, is_equivalent, normalize_logic_label, to_ascii_digits
+
+
+@pytest.fixture
+def fresh_digit_table(monkeypatch):
+    """An empty translate table, so ``_DigitsToAscii.__missing__`` runs for every character."""
+    monkeypatch.setattr(answers, "_DIGITS", answers._DigitsToAscii())
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("٤٢", "42"),  # Arabic-Indic
+    ("４２", "42"),  # full-width
+    ("x = ٣", "x = 3"),  # ASCII letters around a non-ASCII digit stay as they are
+    ("é٣", "é3"),  # a non-ASCII letter is no digit: kept, and no error
+    ("x²", "x²"),  # a superscript is not a decimal digit: x² must not become x2
+    ("٤2", "42"),  # mixed scripts
+])
+def test_unicode_digits_become_ascii(fresh_digit_table, text, expected):
+    assert to_ascii_digits(text) == expected
+
+
+# ----------------------------------------------------------------------------- code
+
+@pytest.mark.parametrize("response, expected", [
+    (None, ""), ("", ""),
+    ("<think>still writing def f():", ""),  # cut off inside the reasoning: no code
+    ("<think>still writing ```python\nx = 1\n```", "x = 1"),  # only fenced code inside the think block
+    ("<think>x</think>\nprint(1)", "print(1)"),  # unfenced code after the think block
+    ("<think>a</think>mid</think>\nprint(1)", "print(1)"),  # after the *last* </think>
+    ("</think>\nprint(1)", "print(1)"),  # prefilled template: the response starts with </think>
+    ("</think>\nprint(1)  # <think>", "print(1)  # <think>"),  # </think> at index 0 then <think>
+    ("\n\nprint(1)\n", "print(1)"),  # leading blank lines dropped
+    ("X = 1\nprint(X)", "X = 1\nprint(X)"),  # only newlines are stripped, not letters
+    ("    return x\n", "    return x"),  # a HumanEval body keeps its indentation
+    ("```python\n    return x\n```", "    return x"),  # fenced body keeps its indentation too
+    ("```python\nX = 1\n```", "X = 1"),
+    ("```python\nx = 1\n```", "x = 1"),  # a fence at the very start of the response
+    ("inline ```code``` then\n```python\nx = 1\n```", "x = 1"),  # a fence without a header is skipped
+    ("```python\na = 1\n```\ntext\n```python\nb = 2\n```", "b = 2"),  # the last of several blocks
+    ("```python\na = 1\n```\ntext\n```python\nb = 2\n```\nthird\n```python\nc = 3\n```", "c = 3"),
+    ("```python\na = 1\n```\n```python\nb = ", "a = 1"),  # a trailing unclosed fence is ignored
+    ("````python\nx = 1\n````", "x = 1"),  # a four-backtick fence
+    ("```python\na = 1\n``````python\nb = 2\n```", "b = 2"),  # back-to-back fences
+    ("```py\nz = 3\n```", "z = 3"), ("``` Python3 \nz = 3\n```", "z = 3"),
+])
+def test_extract_code_cases(response, expected):
+    assert extract_code(response) == expected
+
+
+def test_fenced_blocks_are_returned_in_order():
+    text = "```python\na\n```\nthen\n```\nb\n```\n```js\nc\n```"
+    assert answers._fenced_blocks(text) == ["a\n", "b\n"]  # the js block has no python header
+
+
+# ----------------------------------------------------------------------------- logic and text
+
+@pytest.mark.parametrize("text, expected", [
+    ("\\text{False}", "False"), ("\\text{Uncertain}", "Uncertain"), ("\\mathrm{True}", "True"),
+    ("$\\mathrm{false}$", "False"), ("\\textbf{True}", None),  # only \text and \mathrm are unwrapped
+    ("cannot be determined.", "Uncertain"), ("NO", "False"), (None, None), ("", None),
+])
+def test_logic_labels_in_latex(text, expected):
+    assert normalize_logic_label(text) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("\\text{Paris}", "paris"), ("Paris.", "paris"), ("PARIS!", "paris"), ("New  York", "new york"),
+    ("a,b", "a b"), (".5", ".5"), ("\\text{New York}.", "new york"), ("x-ray", "x-ray"),
+])
+def test_normalize_text(text, expected):
+    assert answers._normalize_text(text) == expected
+
+
+@pytest.mark.parametrize("predicted, reference, expected", [
+    ("\\text{Paris}", "paris", True), ("Paris.", "paris", True), ("New York!", "new york", True),
+    ("Paris", "London", False),
+])
+def test_general_answers_compare_as_text(predicted, reference, expected):
+    assert is_equivalent(predicted, reference, "general") is expected
+
+
+# ----------------------------------------------------------------------------- math routing
+
+@pytest.mark.parametrize("text, expected", [
+    ("x" * 400, False), ("x" * 401, True),  # longer than MAX_ANSWER_CHARS
+    ("x^2 + y^2", False),  # two powers, no tower
+    ("2^3^4", True), ("2**3**4", True), ("2^{3^{4}}", True),  # towers
+    ("x^{1000}", True), ("x^{999}", False), ("2**12345", True),  # huge exponents
+    ("100!", True), ("99!", False), ("10!!", True), ("9!!", False),  # huge factorials
+    ("{" * 13 + "}" * 13, True), ("{" * 12 + "}" * 12, False),  # nesting depth
+])
+def test_too_hostile(text, expected):
+    assert answers._too_hostile(text) is expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("x+1", True), ("x" * 80, True), ("x" * 81, False), ("x+" * 50, False),
+    ("x^2", False), ("x**2", False), ("5!", False),
+    ("\\int x dx", False), ("\\sum x", False), ("\\prod x", False), ("\\lim x", False),
+    ("{a}{b}{c}{d}{e}{f}", True), ("{a}{b}{c}{d}{e}{f}{g}", False),  # at most six braces
+])
+def test_trivially_safe(text, expected):
+    assert answers._trivially_safe(text) is expected
+
+
+def test_unparsable_prediction_is_not_equivalent():
+    assert is_equivalent("\\", "391") is False  # math-verify parses "\\" to nothing
+
+
+def test_in_process_math_check_works_from_a_thread():
+    """The short, safe path runs math-verify in the calling thread: its signal-based timeouts
+    must be off there, or every check from a trainer's worker thread fails."""
+    results = {}
+    thread = threading.Thread(target=lambda: results.update(value=is_equivalent("\\frac{782}{2}", "391")))
+    thread.start()
+    thread.join(30)
+    assert results == {"value": True}
+
+
+# ----------------------------------------------------------------------------- the worker process
+
+def test_serve_worker_protocol(monkeypatch):
+    """One JSON pair a line in, "true"/"false" a line out; a bad request answers "false"."""
+    requests = '["\\\\frac{1}{2}", "0.5"]\n["1", "2"]\nnot json\n["1"]\n'
+    monkeypatch.setattr(sys, "stdin", io.StringIO(requests))
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    math_verify_logger = logging.getLogger("math_verify")
+    monkeypatch.setattr(math_verify_logger, "level", math_verify_logger.level)  # restored afterwards
+    answers.serve_worker()
+    assert sys.stdout.getvalue() == "ready\ntrue\nfalse\nfalse\nfalse\n"
+    assert math_verify_logger.level == logging.ERROR  # its per-call warnings would flood the log
+
+
+def test_worker_process_answers_and_stops():
+    worker = answers._VerifyWorker()
+    try:
+        assert worker.check("(x+1)^2", "x^2+2x+1", 10.0) is True
+        assert worker.check("x", "y", 10.0) is False
+        assert worker.alive  # a "false" answer is an answer, not a failure
+        process = worker._process
+    finally:
+        worker.stop()
+    assert not worker.alive
+    assert process.poll() is not None  # the process is gone, not only forgotten
+    worker.stop()  # stopping twice is harmless
+
+
+def _fake_python(tmp_path, monkeypatch, body: str):
+    """Start workers from a shell script instead of Python (its arguments are ignored)."""
+    script = tmp_path / "fake_python"
+    script.write_text("#!/bin/sh\n" + body)
+    script.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(script))
+
+
+def _in_thread(function, limit: float = 5.0) -> dict:
+    """Run ``function`` in a thread and wait at most ``limit``: a hang fails the test instead of the run."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = function()
+        except Exception as exc:  # noqa: BLE001 - handed to the test
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(limit)
+    assert not thread.is_alive(), "the call hung"
+    return outcome
+
+
+def test_worker_that_never_says_ready_is_given_up_after_the_startup_timeout(tmp_path, monkeypatch):
+    _fake_python(tmp_path, monkeypatch, "exec sleep 30\n")
+    monkeypatch.setattr(answers._VerifyWorker, "STARTUP_TIMEOUT", 0.3)
+    outcome = _in_thread(answers._VerifyWorker)
+    assert isinstance(outcome.get("error"), RuntimeError)
+    assert str(outcome["error"]) == "the math-verify worker process did not start"
+
+
+def test_worker_that_does_not_answer_in_time_is_stopped(tmp_path, monkeypatch):
+    _fake_python(tmp_path, monkeypatch, "echo ready\nexec sleep 30\n")
+    worker = answers._VerifyWorker()
+    try:
+        outcome = _in_thread(lambda: worker.check("1", "1", 0.3))
+        assert outcome == {"value": None}
+        assert not worker.alive
+    finally:
+        worker.stop()
+
+
+def test_worker_that_died_is_reported(tmp_path, monkeypatch, caplog):
+    _fake_python(tmp_path, monkeypatch, "echo ready\n")
+    worker = answers._VerifyWorker()
+    worker._process.wait(5)
+    with caplog.at_level(logging.WARNING, logger="reasoning.answers"):
+        assert worker.check("1", "1", 1.0) is None
+    assert "math check failed ([Errno 32] Broken pipe); counted as not equivalent" in caplog.text
+    assert not worker.alive
+
+
+# ----------------------------------------------------------------------------- the pool
+# Fake workers: the pool's bookkeeping is what is tested here, and a real worker costs a
+# second of start-up (the mutation run executes these tests hundreds of times).
+
+class _FakeWorker:
+    def __init__(self, factory: _Factory) -> None:
+        self.factory = factory
+        self.alive = True
+        self.timeouts: list[float] = []
+
+    def check(self, predicted: str, reference: str, timeout: float) -> bool | None:
+        self.timeouts.append(timeout)
+        self.factory.checking += 1
+        if self.factory.hold is not None:
+            self.factory.hold.wait(5)
+        return self.factory.answer
+
+    def stop(self) -> None:
+        self.alive = False
+
+
+class _Factory:
+    """Stands in for the ``_VerifyWorker`` class: counts the workers it makes."""
+
+    STARTUP_TIMEOUT = 2.0
+
+    def __init__(self) -> None:
+        self.made: list[_FakeWorker] = []
+        self.answer: bool | None = True
+        self.fail = False
+        self.hold: threading.Event | None = None  # worker.check waits on it
+        self.start_gate: threading.Event | None = None  # the constructor waits on it
+        self.checking = 0
+
+    def __call__(self) -> _FakeWorker:
+        if self.start_gate is not None:
+            self.start_gate.wait(5)
+        if self.fail:
+            raise RuntimeError("boom")
+        worker = _FakeWorker(self)
+        self.made.append(worker)
+        return worker
+
+
+@pytest.fixture
+def factory(monkeypatch):
+    made = _Factory()
+    monkeypatch.setattr(answers, "_VerifyWorker", made)
+    return made
+
+
+def _settle(pool) -> tuple[int, int]:
+    """Wait for the background starts to finish; then (workers counted, workers idle)."""
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        with pool._lock:
+            if pool._starting == 0:
+                assert all(isinstance(worker, _FakeWorker) for worker in pool._idle)
+                return pool._count, len(pool._idle)
+        time.sleep(0.005)
+    raise AssertionError("a background start never finished")
+
+
+def test_pool_reuses_workers_and_keeps_one_spare(factory):
+    pool = answers._VerifyPool()
+    assert pool.check("a", "b", 0.5) is True  # none idle: started for this call, then kept
+    assert (_settle(pool), len(factory.made)) == ((1, 1), 1)
+    factory.start_gate = threading.Event()
+    assert pool.check("a", "b", 0.5) is True  # takes the idle one; a spare starts in the background
+    starters = [thread for thread in threading.enumerate() if thread.name == "math-verify-start"]
+    assert len(starters) == 1 and starters[0].daemon  # a hung start never blocks interpreter exit
+    factory.start_gate.set()
+    assert (_settle(pool), len(factory.made)) == ((2, 2), 2)
+    assert pool.check("a", "b", 0.5) is True
+    assert (_settle(pool), len(factory.made)) == ((2, 2), 2)  # reused: nothing new started
+    assert all(timeout == 0.5 for worker in factory.made for timeout in worker.timeouts)
+
+
+def test_pool_never_exceeds_max_workers_and_a_fifth_call_waits(factory):
+    pool = answers._VerifyPool()
+    factory.hold = threading.Event()
+    results = []
+    busy = [threading.Thread(target=lambda: results.append(pool.check("a", "b", 0.5)), daemon=True)
+            for _ in range(answers._VerifyPool.MAX_WORKERS)]
+    for thread in busy:
+        thread.start()
+    deadline = time.monotonic() + 2
+    while factory.checking < 4 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert factory.checking == 4 and len(factory.made) == 4
+    assert _in_thread(lambda: pool._take(wait=0.2)) == {"value": None}  # all busy: gives up after `wait`
+    fifth = {}
+    waiting = threading.Thread(target=lambda: fifth.update(value=pool.check("c", "d", 0.5)), daemon=True)
+    waiting.start()
+    time.sleep(0.1)
+    factory.hold.set()  # the busy calls finish; the waiting one takes a freed worker
+    for thread in [*busy, waiting]:
+        thread.join(3)
+    assert results == [True] * 4 and fifth == {"value": True}
+    assert _settle(pool) == (4, 4) and len(factory.made) == 4  # no fifth process, not even a spare
+
+
+def test_pool_retires_a_worker_that_timed_out(factory, caplog):
+    factory.answer = None  # the worker overran its timeout
+    pool = answers._VerifyPool()
+    with caplog.at_level(logging.WARNING, logger="reasoning.answers"):
+        assert pool.check("a", "b", 0.5) is False
+    assert "math check timed out after 0.5s; counted as not equivalent" in caplog.text
+    assert (_settle(pool), len(factory.made)) == ((1, 1), 2)  # the stuck one is gone, a fresh spare waits
+    assert factory.made[0] not in pool._idle
+
+
+def test_pool_replaces_a_dead_idle_worker(factory):
+    pool = answers._VerifyPool()
+    assert pool.check("a", "b", 0.5) is True
+    factory.made[0].alive = False
+    assert pool.check("a", "b", 0.5) is True
+    assert (_settle(pool), len(factory.made)) == ((1, 1), 2)
+    assert pool._idle == [factory.made[1]]
+
+
+def test_pool_start_failures_are_counted_and_logged(factory, caplog):
+    pool = answers._VerifyPool()
+    factory.fail = True
+    with caplog.at_level(logging.WARNING, logger="reasoning.answers"):
+        assert pool.check("a", "b", 0.5) is False  # no worker: not shown equal
+    assert "math check failed (boom); counted as not equivalent" in caplog.text
+    assert _settle(pool) == (0, 0)
+    factory.fail = False
+    assert pool.check("a", "b", 0.5) is True
+    factory.fail = True  # the background spare fails to start
+    with caplog.at_level(logging.WARNING, logger="reasoning.answers"):
+        assert pool.check("a", "b", 0.5) is True
+        assert _settle(pool) == (1, 1)
+    assert "could not start a math-verify worker: boom" in caplog.text
