@@ -12,11 +12,20 @@ import logging
 import sys
 import threading
 import time
+from fractions import Fraction
 
 import pytest
 
 from reasoning import answers
-from reasoning.answers import extract_code, is_equivalent, normalize_logic_label, to_ascii_digits
+from reasoning.answers import (
+    check_response,
+    extract_code,
+    extract_final_answer,
+    is_equivalent,
+    normalize_logic_label,
+    split_think,
+    to_ascii_digits,
+)
 
 
 @pytest.fixture
@@ -213,7 +222,7 @@ def test_worker_that_died_is_reported(tmp_path, monkeypatch, caplog):
     worker._process.wait(5)
     with caplog.at_level(logging.WARNING, logger="reasoning.answers"):
         assert worker.check("1", "1", 1.0) is None
-    assert "math check failed ([Errno 32] Broken pipe); counted as not equivalent" in caplog.text
+    assert caplog.messages == ["math check failed ([Errno 32] Broken pipe); counted as not equivalent"]
     assert not worker.alive
 
 
@@ -324,7 +333,7 @@ def test_pool_retires_a_worker_that_timed_out(factory, caplog):
     pool = answers._VerifyPool()
     with caplog.at_level(logging.WARNING, logger="reasoning.answers"):
         assert pool.check("a", "b", 0.5) is False
-    assert "math check timed out after 0.5s; counted as not equivalent" in caplog.text
+    assert caplog.messages == ["math check timed out after 0.5s; counted as not equivalent"]
     assert (_settle(pool), len(factory.made)) == ((1, 1), 2)  # the stuck one is gone, a fresh spare waits
     assert factory.made[0] not in pool._idle
 
@@ -343,12 +352,162 @@ def test_pool_start_failures_are_counted_and_logged(factory, caplog):
     factory.fail = True
     with caplog.at_level(logging.WARNING, logger="reasoning.answers"):
         assert pool.check("a", "b", 0.5) is False  # no worker: not shown equal
-    assert "math check failed (boom); counted as not equivalent" in caplog.text
+    assert caplog.messages == ["math check failed (boom); counted as not equivalent"]
     assert _settle(pool) == (0, 0)
+    caplog.clear()
     factory.fail = False
     assert pool.check("a", "b", 0.5) is True
-    factory.fail = True  # the background spare fails to start
+    factory.hold = threading.Event()  # keep two calls busy so the pool must start a spare for each
+    busy = [threading.Thread(target=lambda: pool.check("a", "b", 0.5), daemon=True) for _ in range(2)]
+    busy[0].start()
+    deadline = time.monotonic() + 2
+    while (factory.checking < 2 or len(factory.made) < 2) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert _settle(pool) == (2, 1)  # one busy, its spare idle
+    factory.fail = True  # the next background spare fails to start
     with caplog.at_level(logging.WARNING, logger="reasoning.answers"):
-        assert pool.check("a", "b", 0.5) is True
-        assert _settle(pool) == (1, 1)
-    assert "could not start a math-verify worker: boom" in caplog.text
+        busy[1].start()
+        while factory.checking < 3 and time.monotonic() < deadline + 2:
+            time.sleep(0.005)
+        assert _settle(pool) == (2, 0)  # two busy, the failed start no longer counted
+    assert caplog.messages == ["could not start a math-verify worker: boom"]
+    factory.hold.set()
+    for thread in busy:
+        thread.join(3)
+    assert _settle(pool) == (2, 2)
+
+
+# ----------------------------------------------------------------------------- splitting and extraction
+
+@pytest.mark.parametrize("response, expected", [
+    ("<think>a</think>b</think> 5", ("a</think>b", "5")),  # the answer part follows the *last* </think>
+    ("</think> 5", ("", "5")),  # prefilled template: </think> at index 0
+    ("<think>a<think>b", ("a<think>b", "")),  # cut off: everything after the *first* <think>
+    ("<think>a<think>b</think> 5", ("a<think>b", "5")),
+])
+def test_split_think_tag_positions(response, expected):
+    assert split_think(response) == expected
+
+
+@pytest.mark.parametrize("answer_part, expected", [
+    ("The answer is X.", "X"), ("The answer is **X**.", "X"),  # only dots and asterisks are trimmed
+    ("The answer is $\\frac{1}{2}.$", "\\frac{1}{2}"), ("The answer is $2X.$", "2X"),  # a dot inside $...$
+    ("\n#### Monday", "Monday"), ("\n#### 42\n(7 boxes)", "42"),  # "####" wins over the last number
+    ("1, 2, 3, 4, 5", None),  # five candidates and nothing else: a list, not an answer
+    ("a 1 b 2 c 3 d 4 e 5", None),  # numbers are exactly half of the words: still a list
+    ("We checked the cases 1, 2, 3, 4 and 5 carefully, and in the end the count we want is 5", "5"),
+    ("a" * 200, "a" * 200), ("a" * 201, None),  # a number-free answer part counts only when short
+    ("word " * 50, None),
+])
+def test_extract_final_answer_statements_and_lists(answer_part, expected):
+    assert extract_final_answer("<think>t</think>" + answer_part) == expected
+
+
+@pytest.mark.parametrize("response", [
+    "<think>a<think>b</think> 5",  # two openings, one closing
+    "<think>a</think>b</think> 5",  # one opening, two closings
+])
+def test_repeated_think_tags_give_no_answer(response):
+    assert extract_final_answer(response) is None
+
+
+# ----------------------------------------------------------------------------- numbers
+
+@pytest.mark.parametrize("text, expected", [
+    ("1" * 100, (Fraction(int("1" * 100)), False)), ("1" * 101, None),  # longer: not a "plain" number
+    (".5", (Fraction(1, 2), False)), ("42.", (Fraction(42), False)), ("$12", (Fraction(12), False)),
+    ("1,000", (Fraction(1000), False)), ("−5", (Fraction(-5), False)), ("50\\%", (Fraction(50), True)),
+    ("x", None), ("1/2", None),
+])
+def test_plain_number(text, expected):
+    assert answers._plain_number(text) == expected
+
+
+@pytest.mark.parametrize("predicted, reference, expected", [
+    ("50\\%", "50", True), ("50", "0.5", False), ("0.5", "50", False),  # only a percent sign divides by 100
+    ("1.000001", "1", True), ("1.000002", "1", False),  # relative tolerance 1e-6, boundary included
+    ("1.0000001", "1", True),  # math-verify alone says no: the fast number path decides
+    ("1000001", "1000000", True), ("1000002", "1000000", False),  # tolerance grows with the value
+])
+def test_number_tolerance_and_percent(predicted, reference, expected):
+    assert is_equivalent(predicted, reference) is expected
+
+
+def test_hedges_and_towers():
+    assert is_equivalent("1 or 2", "1 or 2") is True  # a hedge-shaped reference may be matched
+    assert is_equivalent("2^{2^{2}}", "16") is False  # towers are refused, even small ones
+
+
+# ----------------------------------------------------------------------------- kinds and defaults
+
+@pytest.mark.parametrize("kind", [None, ""])
+def test_missing_kind_means_math(kind):
+    assert is_equivalent("(1,2)", "[1,2)", kind) is False  # as text both are "1 2"
+    assert is_equivalent("(1,2)", "[1,2)") is False
+    assert check_response("<think>t</think> The answer is (1,2)", "[1,2)", kind) is False
+    assert check_response("<think>t</think> The answer is (1,2)", "[1,2)") is False
+
+
+def test_general_text_match_comes_first():
+    assert is_equivalent("(1,2)", "[1,2)", "general") is True  # the same text once brackets are dropped
+
+
+@pytest.mark.parametrize("predicted, reference, kind, expected", [
+    (None, "None", "general", False), ("None", None, "general", False),
+    (".", "", "general", False), ("", ".", "general", False),
+    ("x " * 3998 + "True", "True", "logic", True),  # 8,000 characters: still read
+    ("x " * 4000 + "True", "True", "logic", False),  # longer than 20 * MAX_ANSWER_CHARS: refused
+    ("ab" * 4000, "ab" * 4000, "general", True), ("ab" * 4000, "ab" * 4000 + "..", "general", False),
+])
+def test_missing_empty_and_oversized_answers(predicted, reference, kind, expected):
+    assert is_equivalent(predicted, reference, kind) is expected
+
+
+@pytest.mark.parametrize("predicted, reference, expected", [
+    ("Therefore the conclusion is False", "False", True),  # the label word, in any case
+    ("it looked true, then false, and finally uncertain", "Uncertain", True),  # the last label word counts
+    ("it looked true, then false, and finally uncertain", "False", False),
+    ("True" + " x" * 998 + ".", "True", False),  # only the last 2,000 characters are searched
+    ("x" + " x" * 997 + " True", "True", True),
+])
+def test_logic_label_inside_a_sentence(predicted, reference, expected):
+    assert is_equivalent(predicted, reference, "logic") is expected
+
+
+def test_logic_response_with_numbers_and_a_label():
+    response = "<think>t</think> Premise 3 gives 2 cases, so the statement is False."
+    assert check_response(response, "False", "logic") is True  # "2" is not the answer; the label is
+    assert check_response("<think>t</think> \\boxed{True} (not false)", "True", "logic") is True
+    assert check_response("<think>t</think> \\boxed{391}, checked with 17 and 23.", "391") is True
+
+
+TESTS = "def check(candidate):\n    assert candidate(2) == 4\n"
+GOOD = "<think>square it</think>\n```python\ndef sq(x):\n    return x * x\n```"
+
+
+def test_code_needs_tests_and_an_entry_point():
+    assert check_response(GOOD, None, "math", tests=TESTS, entry_point="sq") is True  # tests given: run them
+    assert check_response("<think>t</think> 42", "42", "code") is False  # code is judged by tests only
+    assert check_response(GOOD, None, "code", tests=TESTS) is False
+    assert check_response(GOOD, None, "code", entry_point="sq") is False
+
+
+class _RecordingPool:
+    """Stands in for the shared worker pool: records what reaches it."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, float]] = []
+
+    def check(self, predicted: str, reference: str, timeout: float) -> bool:
+        self.calls.append((predicted, reference, timeout))
+        return True
+
+
+def test_slow_looking_math_goes_to_the_worker_with_the_callers_timeout(monkeypatch):
+    pool = _RecordingPool()
+    monkeypatch.setattr(answers, "_WORKER", pool)
+    assert is_equivalent("x^2", "4") is True  # a power: never in-process, even against a short reference
+    assert is_equivalent("x^2", "4", timeout=2.5) is True
+    assert is_equivalent("x^2", "4", "general", timeout=2.5) is True
+    assert check_response("<think>t</think> The answer is x^2", "4", timeout=2.5) is True
+    assert pool.calls == [("x^2", "4", 1.0)] + [("x^2", "4", 2.5)] * 3
