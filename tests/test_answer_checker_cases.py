@@ -294,8 +294,9 @@ def test_pool_reuses_workers_and_keeps_one_spare(factory):
     assert pool.check("a", "b", 0.5) is True  # none idle: started for this call, then kept
     assert (_settle(pool), len(factory.made)) == ((1, 1), 1)
     factory.start_gate = threading.Event()
+    before = set(threading.enumerate())  # the shared pool may be warming a spare of its own
     assert pool.check("a", "b", 0.5) is True  # takes the idle one; a spare starts in the background
-    starters = [thread for thread in threading.enumerate() if thread.name == "math-verify-start"]
+    starters = [thread for thread in set(threading.enumerate()) - before if thread.name == "math-verify-start"]
     assert len(starters) == 1 and starters[0].daemon  # a hung start never blocks interpreter exit
     factory.start_gate.set()
     assert (_settle(pool), len(factory.made)) == ((2, 2), 2)
@@ -510,4 +511,17 @@ def test_slow_looking_math_goes_to_the_worker_with_the_callers_timeout(monkeypat
     assert is_equivalent("x^2", "4", timeout=2.5) is True
     assert is_equivalent("x^2", "4", "general", timeout=2.5) is True
     assert check_response("<think>t</think> The answer is x^2", "4", timeout=2.5) is True
-    assert pool.calls == [("x^2", "4", 1.0)] + [("x^2", "4", 2.5)] * 3
+    assert check_response("<think>t</think> The answer is x^2", "4") is True
+    assert pool.calls == [("x^2", "4", 1.0)] + [("x^2", "4", 2.5)] * 3 + [("x^2", "4", 1.0)]
+
+
+def test_empty_program_fails_without_running():
+    assert check_response("<think>t</think>   ", None, "code", tests=TESTS, entry_point="sq") is False
+    assert check_response("<think>still thinking", None, "code", tests=TESTS, entry_point="sq") is False
+
+
+def test_code_timeout_reaches_the_sandbox():
+    slow = "```python\nimport time\ndef sq(x):\n    time.sleep(3)\n    return x * x\n```"
+    started = time.monotonic()
+    assert check_response(slow, None, "code", tests=TESTS, entry_point="sq", code_timeout=0.5) is False
+    assert time.monotonic() - started < 2.5
