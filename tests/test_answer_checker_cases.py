@@ -418,6 +418,7 @@ def test_repeated_think_tags_give_no_answer(response):
     ("1" * 100, (Fraction(int("1" * 100)), False)), ("1" * 101, None),  # longer: not a "plain" number
     (".5", (Fraction(1, 2), False)), ("42.", (Fraction(42), False)), ("$12", (Fraction(12), False)),
     ("1,000", (Fraction(1000), False)), ("−5", (Fraction(-5), False)), ("50\\%", (Fraction(50), True)),
+    ("2.5.", (Fraction(5, 2), False)),  # a sentence's full stop after a decimal
     ("x", None), ("1/2", None),
 ])
 def test_plain_number(text, expected):
@@ -522,6 +523,5 @@ def test_empty_program_fails_without_running():
 
 def test_code_timeout_reaches_the_sandbox():
     slow = "```python\nimport time\ndef sq(x):\n    time.sleep(3)\n    return x * x\n```"
-    started = time.monotonic()
+    # With the sandbox's default 10 s the 3 s program would pass.
     assert check_response(slow, None, "code", tests=TESTS, entry_point="sq", code_timeout=0.5) is False
-    assert time.monotonic() - started < 2.5
