@@ -115,6 +115,9 @@ def test_general_answers_compare_as_text(predicted, reference, expected):
     ("x^{1000}", True), ("x^{999}", False), ("2**12345", True),  # huge exponents
     ("100!", True), ("99!", False), ("10!!", True), ("9!!", False),  # huge factorials
     ("{" * 13 + "}" * 13, True), ("{" * 12 + "}" * 12, False),  # nesting depth
+    ("([{" * 5, True), ("{}" * 13, False),  # every bracket kind opens; closing brackets close
+    ("{{}" * 12, True),  # one level deeper per group: 13 at the end
+    ("{a" * 13, True), ("{X" * 13, True), ("X" * 13, False),  # other characters leave the depth alone
 ])
 def test_too_hostile(text, expected):
     assert answers._too_hostile(text) is expected
