@@ -241,7 +241,7 @@ class _FakeWorker:
 
     def check(self, predicted: str, reference: str, timeout: float) -> bool | None:
         self.timeouts.append(timeout)
-        self.factory.checking += 1
+        self.factory.entered.append(self)  # list.append is atomic; `+= 1` from four threads is not
         if self.factory.hold is not None:
             self.factory.hold.wait(5)
         return self.factory.answer
@@ -261,7 +261,11 @@ class _Factory:
         self.fail = False
         self.hold: threading.Event | None = None  # worker.check waits on it
         self.start_gate: threading.Event | None = None  # the constructor waits on it
-        self.checking = 0
+        self.entered: list[_FakeWorker] = []  # one entry per call that reached worker.check
+
+    @property
+    def checking(self) -> int:
+        return len(self.entered)
 
     def __call__(self) -> _FakeWorker:
         if self.start_gate is not None:
@@ -282,7 +286,7 @@ def factory(monkeypatch):
 
 def _settle(pool) -> tuple[int, int]:
     """Wait for the background starts to finish; then (workers counted, workers idle)."""
-    deadline = time.monotonic() + 2
+    deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         with pool._lock:
             if pool._starting == 0:
@@ -316,7 +320,7 @@ def test_pool_never_exceeds_max_workers_and_a_fifth_call_waits(factory):
             for _ in range(answers._VerifyPool.MAX_WORKERS)]
     for thread in busy:
         thread.start()
-    deadline = time.monotonic() + 2
+    deadline = time.monotonic() + 5
     while factory.checking < 4 and time.monotonic() < deadline:
         time.sleep(0.005)
     assert factory.checking == 4 and len(factory.made) == 4
@@ -364,14 +368,14 @@ def test_pool_start_failures_are_counted_and_logged(factory, caplog):
     factory.hold = threading.Event()  # keep two calls busy so the pool must start a spare for each
     busy = [threading.Thread(target=lambda: pool.check("a", "b", 0.5), daemon=True) for _ in range(2)]
     busy[0].start()
-    deadline = time.monotonic() + 2
+    deadline = time.monotonic() + 5
     while (factory.checking < 2 or len(factory.made) < 2) and time.monotonic() < deadline:
         time.sleep(0.005)
     assert _settle(pool) == (2, 1)  # one busy, its spare idle
     factory.fail = True  # the next background spare fails to start
     with caplog.at_level(logging.WARNING, logger="reasoning.answers"):
         busy[1].start()
-        while factory.checking < 3 and time.monotonic() < deadline + 2:
+        while factory.checking < 3 and time.monotonic() < deadline + 5:
             time.sleep(0.005)
         assert _settle(pool) == (2, 0)  # two busy, the failed start no longer counted
     assert caplog.messages == ["could not start a math-verify worker: boom"]
