@@ -243,7 +243,7 @@ class _FakeWorker:
         self.timeouts.append(timeout)
         self.factory.entered.append(self)  # list.append is atomic; `+= 1` from four threads is not
         if self.factory.hold is not None:
-            self.factory.hold.wait(5)
+            self.factory.hold.acquire(timeout=5)
         return self.factory.answer
 
     def stop(self) -> None:
@@ -259,7 +259,7 @@ class _Factory:
         self.made: list[_FakeWorker] = []
         self.answer: bool | None = True
         self.fail = False
-        self.hold: threading.Event | None = None  # worker.check waits on it
+        self.hold: threading.Semaphore | None = None  # each release lets one worker.check return
         self.start_gate: threading.Event | None = None  # the constructor waits on it
         self.entered: list[_FakeWorker] = []  # one entry per call that reached worker.check
 
@@ -314,7 +314,7 @@ def test_pool_reuses_workers_and_keeps_one_spare(factory):
 
 def test_pool_never_exceeds_max_workers_and_a_fifth_call_waits(factory):
     pool = answers._VerifyPool()
-    factory.hold = threading.Event()
+    factory.hold = threading.Semaphore(0)
     results = []
     busy = [threading.Thread(target=lambda: results.append(pool.check("a", "b", 0.5)), daemon=True)
             for _ in range(answers._VerifyPool.MAX_WORKERS)]
@@ -329,7 +329,13 @@ def test_pool_never_exceeds_max_workers_and_a_fifth_call_waits(factory):
     waiting = threading.Thread(target=lambda: fifth.update(value=pool.check("c", "d", 0.5)), daemon=True)
     waiting.start()
     time.sleep(0.1)
-    factory.hold.set()  # the busy calls finish; the waiting one takes a freed worker
+    factory.hold.release()  # one busy call finishes; the waiting one takes its worker, leaving none idle
+    deadline = time.monotonic() + 5
+    while factory.checking < 5 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert factory.checking == 5
+    assert _settle(pool) == (4, 0) and len(factory.made) == 4  # no spare: four is the most
+    factory.hold.release(4)
     for thread in [*busy, waiting]:
         thread.join(3)
     assert results == [True] * 4 and fifth == {"value": True}
@@ -365,7 +371,7 @@ def test_pool_start_failures_are_counted_and_logged(factory, caplog):
     caplog.clear()
     factory.fail = False
     assert pool.check("a", "b", 0.5) is True
-    factory.hold = threading.Event()  # keep two calls busy so the pool must start a spare for each
+    factory.hold = threading.Semaphore(0)  # keep two calls busy so the pool must start a spare for each
     busy = [threading.Thread(target=lambda: pool.check("a", "b", 0.5), daemon=True) for _ in range(2)]
     busy[0].start()
     deadline = time.monotonic() + 5
@@ -379,7 +385,7 @@ def test_pool_start_failures_are_counted_and_logged(factory, caplog):
             time.sleep(0.005)
         assert _settle(pool) == (2, 0)  # two busy, the failed start no longer counted
     assert caplog.messages == ["could not start a math-verify worker: boom"]
-    factory.hold.set()
+    factory.hold.release(2)
     for thread in busy:
         thread.join(3)
     assert _settle(pool) == (2, 2)
