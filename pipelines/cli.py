@@ -24,6 +24,7 @@ from typing import Any
 
 from reasoning.fileio import InputError, write_json_atomic
 from reasoning.pipeline_params import load_pipeline_recipe, validate_parameters
+from reasoning.s3client import StorageError
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PACKAGE = ROOT / "pipelines" / "reasoning_pipeline.yaml"
@@ -253,6 +254,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except StorageError as exc:  # the object store failed, not the input: a retry may pass
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

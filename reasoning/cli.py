@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from reasoning.fileio import InputError
+from reasoning.s3client import StorageError
 
 STAGES = {
     "cot": "reasoning.cot.cli",
@@ -58,6 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except StorageError as exc:  # the object store failed, not the input: a retry may pass
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(f"error: unknown command '{command}'; expected one of: {', '.join([*STAGES, 'model', 'pipeline'])}",
           file=sys.stderr)
     return 2

@@ -45,12 +45,24 @@ CREDENTIALS_IN_URI = ("credentials in the URI are not accepted (they would end u
                       "pipeline's records); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY instead")
 
 
-class StorageError(InputError):
-    """An object-store failure, naming the URI (never a credential)."""
+class StorageError(RuntimeError):
+    """An object-store failure that a later try may not meet: the server unreachable or failing after
+    every retry, an upload that fails its integrity check, objects it would not delete. Not bad input:
+    stages exit 1 (a KFP retry can help), not 2. Names the URI, never a credential."""
 
     def __init__(self, message: str, *, uri: str):
-        super().__init__(scrub(message), file=uri)
+        self.uri, self.line, self.field = uri, None, None
+        self.file = redact_credentials(uri)
+        super().__init__(f"{self.file}: {scrub(message)}")
+
+
+class StorageRefused(StorageError, InputError):
+    """A refusal that retrying will not change (access denied, no such bucket, object or manifest, a
+    manifest we cannot read): the settings are wrong, so it is bad input (exit 2) as well."""
+
+    def __init__(self, message: str, *, uri: str):
         self.uri = uri
+        InputError.__init__(self, scrub(message), file=uri)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -264,12 +276,12 @@ def _reason(exc: BaseException) -> str:
 def translate(exc: BaseException, loc: Location, action: str, tuning: TransferTuning, attempts: int) -> StorageError:
     code = _code(exc)
     if code in CREDENTIAL_CODES:
-        return StorageError(f"{action}: access denied by {tuning.endpoint} ({code}); check AWS_ACCESS_KEY_ID and "
+        return StorageRefused(f"{action}: access denied by {tuning.endpoint} ({code}); check AWS_ACCESS_KEY_ID and "
                             "AWS_SECRET_ACCESS_KEY (and the bucket policy)", uri=loc.uri)
     if code == "NoSuchBucket":
-        return StorageError(f"{action}: bucket '{loc.bucket}' does not exist on {tuning.endpoint}", uri=loc.uri)
+        return StorageRefused(f"{action}: bucket '{loc.bucket}' does not exist on {tuning.endpoint}", uri=loc.uri)
     if code in ("NoSuchKey", "NoSuchObject", "NotFound"):
-        return StorageError(f"{action}: no such object on {tuning.endpoint}", uri=loc.uri)
+        return StorageRefused(f"{action}: no such object on {tuning.endpoint}", uri=loc.uri)
     if is_transient(exc):
         return StorageError(f"{action}: the object store at {tuning.endpoint} failed {attempts} attempts "
                             f"({_reason(exc)}); check MINIO_ENDPOINT / AWS_ENDPOINT_URL and that the server is up",

@@ -50,6 +50,7 @@ from reasoning.s3client import (
     REMOTE_SCHEMES,
     Location,
     StorageError,
+    StorageRefused,
     client_for,
     is_missing,
     parse_uri,
@@ -57,7 +58,7 @@ from reasoning.s3client import (
     scrub,
 )
 
-__all__ = ["REMOTE_SCHEMES", "MANIFEST_NAME", "StorageError", "is_remote", "fetch", "local_output", "upload",
+__all__ = ["REMOTE_SCHEMES", "MANIFEST_NAME", "StorageError", "StorageRefused", "is_remote", "fetch", "local_output", "upload",
            "download", "exists", "check_writable", "list_prefix", "sync_dir_to", "restore_dir_from", "read_manifest"]
 
 log = logging.getLogger(__name__)
@@ -252,7 +253,7 @@ def _require_bucket(loc: Location) -> None:
     """Fail before any expensive hashing when the bucket is missing or the credentials are wrong."""
     client, tuning = client_for(loc)
     if not retrying(lambda: client.bucket_exists(loc.bucket), loc, "checking the bucket of", tuning):
-        raise StorageError(f"bucket '{loc.bucket}' does not exist (create it first)", uri=loc.uri)
+        raise StorageRefused(f"bucket '{loc.bucket}' does not exist (create it first)", uri=loc.uri)
 
 
 # ---------------------------------------------------------------- directories
@@ -281,9 +282,9 @@ def read_manifest(uri: str | Location) -> dict[str, Any] | None:
     try:
         manifest = json.loads(raw)
     except json.JSONDecodeError:
-        raise StorageError("the directory manifest is not valid JSON", uri=manifest_loc.uri) from None
+        raise StorageRefused("the directory manifest is not valid JSON", uri=manifest_loc.uri) from None
     if manifest.get("format") != MANIFEST_FORMAT or not isinstance(manifest.get("files"), dict):
-        raise StorageError(f"unknown manifest format {manifest.get('format')!r}", uri=manifest_loc.uri)
+        raise StorageRefused(f"unknown manifest format {manifest.get('format')!r}", uri=manifest_loc.uri)
     return manifest
 
 
@@ -402,10 +403,10 @@ def _describe_remote(loc: Location) -> tuple[str, Any]:
     if manifest is not None:
         return "dir", manifest
     if loc.key and _list(loc):
-        raise StorageError(f"objects exist under this prefix but no {MANIFEST_NAME}: an upload was interrupted, "
+        raise StorageRefused(f"objects exist under this prefix but no {MANIFEST_NAME}: an upload was interrupted, "
                            "or the directory was not written by reasoning (upload it with reasoning.storage.upload)",
                            uri=loc.uri)
-    raise StorageError("no such object or directory", uri=loc.uri)
+    raise StorageRefused("no such object or directory", uri=loc.uri)
 
 
 def download(uri: str, local: str | os.PathLike, *, progress: Progress | None = None) -> Path:

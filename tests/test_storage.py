@@ -366,3 +366,28 @@ def test_checkpoint_sync_and_restore(s3_env, tmp_path):
     (fresh / "checkpoint-2" / "model.safetensors").write_bytes(b"garbage")
     assert storage.restore_dir_from(uri, fresh) is True
     assert_same_tree(local, fresh)
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_an_unreachable_store_exits_1_and_a_refusal_exits_2(tmp_path):
+    """A store that is down is not the user's bad input: exit 1 (a KFP retry may pass), with the
+    endpoint named and no traceback; a refusal that retrying cannot change stays exit 2."""
+    import subprocess
+    import sys
+    env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{_free_port()}", "AWS_ACCESS_KEY_ID": "k",
+           "AWS_SECRET_ACCESS_KEY": "s", "REASONING_S3_ATTEMPTS": "2", "REASONING_S3_BACKOFF": "0.05"}
+    down = subprocess.run([sys.executable, "-m", "reasoning.cot.cli", "--input", "s3://bucket/problems.jsonl",
+                           "--output", str(tmp_path / "cot.jsonl")], env=env, capture_output=True, text=True, timeout=120)
+    assert down.returncode == 1, down.stderr
+    assert "error: s3://bucket/problems.jsonl:" in down.stderr and "failed 2 attempts" in down.stderr
+    assert "Traceback" not in down.stderr
+    refused = storage.StorageRefused("bucket 'b' does not exist", uri="s3://k:secret@b/x")
+    assert isinstance(refused, InputError) and isinstance(refused, storage.StorageError)
+    assert str(refused) == "s3://***@b/x: bucket 'b' does not exist"
+    assert not isinstance(storage.StorageError("failed", uri="s3://b/x"), InputError)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from reasoning.config import option, parse_config, require
 from reasoning.cot.synthetic import DIFFICULTIES, FAMILIES, SPLITS
 from reasoning.fileio import InputError, exit_cleanly_on_sigterm
+from reasoning.s3client import StorageError
 from reasoning.schema import ReasoningType
 
 
@@ -96,6 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except StorageError as exc:  # the object store failed, not the input: a retry may pass
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except SystemExit as exc:  # argparse: --help (0) or a bad flag (2, message already printed); SIGTERM: 143
         return int(exc.code or 0)
     print(json.dumps(report, indent=2, default=str))

@@ -514,7 +514,8 @@ def finish_checkpoints(local: Path) -> None:
 
 def stage_main(config_cls: type, run: Callable[[Any], dict], argv: Sequence[str] | None, prog: str,
                description: str | None) -> int:
-    """Shared ``main``: parse, run, print the result; InputError -> exit 2, SIGTERM -> 143."""
+    """Shared ``main``: parse, run, print the result; InputError -> exit 2, an object-store failure -> 1,
+    SIGTERM -> 143."""
     logging.basicConfig(level=os.environ.get("REASONING_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -527,6 +528,9 @@ def stage_main(config_cls: type, run: Callable[[Any], dict], argv: Sequence[str]
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except storage.StorageError as exc:  # the store failed, not the input: exit 1, a retry may pass
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except SystemExit as exc:
         if exc.code == PREEMPTED_EXIT_CODE:
             print("terminated by SIGTERM outside training; no partial output was left", file=sys.stderr)
