@@ -8,6 +8,9 @@ The extender only computes transformers settings; the context stage
     from reasoning import create_context_extender
     extender = create_context_extender(131072, scaling_type="yarn", model_config="builtin:smollm2-135m-instruct")
     model = AutoModelForCausalLM.from_pretrained(path, **extender.get_model_kwargs())
+    # without a model config (the seed's snippet): the scaling lands on the checkpoint's own base
+    kwargs = create_context_extender(target_length=131072, original_length=32768, scaling_type="yarn").get_model_kwargs()
+    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     # or: extender.apply_to_config(config); config.save_pretrained(out)
 
 Scaling types (transformers 5 keeps RoPE settings in ``config.rope_parameters``; the
@@ -36,6 +39,8 @@ Every type keeps the model's ``rope_theta`` (and ``partial_rotary_factor``); all
 from __future__ import annotations
 
 import copy
+import dataclasses
+import functools
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,8 +118,14 @@ class ContextExtender:
 
         from_pretrained sets each key that names a config attribute on the loaded config,
         replacing ``rope_parameters`` as a whole: that is why rope_theta is always included.
+        Without a model config the base is unknown here, so ``rope_parameters`` is a
+        :class:`CheckpointRope`: the scaling is applied by from_pretrained on top of the
+        checkpoint's own RoPE base (see that class for how).
         """
-        base = self._require_base()
+        if self._base is None:
+            install_checkpoint_rope_hook()
+            return {"rope_parameters": CheckpointRope(self)}
+        base = self._base
         kwargs: dict[str, Any] = {"rope_parameters": self.rope_parameters(base),
                                   "max_position_embeddings": self.max_position_embeddings}
         if base.has_top_level_original and self.scaling_type == "yarn":
@@ -169,8 +180,70 @@ class ContextExtender:
     def _require_base(self) -> _RopeBase:
         if self._base is None:
             raise InputError("the model's RoPE settings are unknown: pass model_config to "
-                             "create_context_extender (or use apply_to_config(config))", field="model_config")
+                             "create_context_extender (or use apply_to_config(config) or get_model_kwargs())",
+                             field="model_config")
         return self._base
+
+
+class CheckpointRope(dict):
+    """``rope_parameters`` whose RoPE base comes from the checkpoint being loaded.
+
+    transformers 5 applies a from_pretrained keyword that names a config attribute by
+    assignment after the checkpoint's config is built (``PreTrainedConfig.from_dict``), so a
+    plain dict would replace the checkpoint's ``rope_parameters`` whole and a missing
+    ``rope_theta`` would end up as None or the default 10000 (SmolLM2 uses 100000). No
+    keyword of from_pretrained merges into the loaded RoPE, so :func:`install_checkpoint_rope_hook`
+    wraps ``from_dict`` once: a ``rope_parameters`` of this type is taken out of the keywords
+    and the extender is applied to the config built from the checkpoint, reading its base
+    (theta, rotary dimension, pretraining length) there. Any other keyword is untouched.
+
+    The dict holds the settings known without the checkpoint, for display. Should the hook
+    be bypassed (a config class whose from_dict does not reach the base one), reading
+    ``rope_theta`` from it raises instead of silently running on a default base.
+    """
+
+    def __init__(self, extender: ContextExtender) -> None:
+        known: dict[str, Any] = {"scaling_type": extender.scaling_type, "factor": float(extender.factor)}
+        if extender.scaling_type == "yarn":
+            known["original_max_position_embeddings"] = int(extender.original_length)
+        super().__init__(known)
+        self.extender = extender
+
+    def __missing__(self, key: str) -> Any:
+        raise KeyError(f"{key!r}: these rope_parameters from get_model_kwargs() were never applied on top of a "
+                       "checkpoint's RoPE (transformers' PreTrainedConfig.from_dict was bypassed); pass "
+                       "model_config to create_context_extender or use apply_to_config(config)")
+
+    def apply_to(self, config: Any) -> Any:
+        """Scale ``config`` on its own base; a fresh extender each time, so one kwargs dict
+        can load several checkpoints with different bases."""
+        return dataclasses.replace(self.extender, _base=None).apply_to_config(config)
+
+
+def install_checkpoint_rope_hook() -> None:
+    """Make ``PreTrainedConfig.from_dict`` apply a :class:`CheckpointRope` keyword (idempotent)."""
+    from transformers import PreTrainedConfig
+
+    current = PreTrainedConfig.__dict__.get("from_dict")
+    if getattr(getattr(current, "__func__", None), "_applies_checkpoint_rope", False):
+        return
+    if not isinstance(current, classmethod):
+        raise RuntimeError("transformers' PreTrainedConfig.from_dict is no longer a classmethod; "
+                           "get_model_kwargs() without model_config cannot apply RoPE scaling on the checkpoint")
+    original = current.__func__
+
+    @functools.wraps(original)
+    def from_dict(cls, config_dict, **kwargs):
+        rope = kwargs.get("rope_parameters")
+        if not isinstance(rope, CheckpointRope):
+            return original(cls, config_dict, **kwargs)
+        del kwargs["rope_parameters"]
+        result = original(cls, config_dict, **kwargs)
+        rope.apply_to(result[0] if isinstance(result, tuple) else result)
+        return result
+
+    from_dict._applies_checkpoint_rope = True
+    PreTrainedConfig.from_dict = classmethod(from_dict)
 
 
 def ntk_rope_theta(rope_theta: float, factor: float, rotary_dim: int) -> float:

@@ -215,14 +215,67 @@ def test_missing_model_path_is_an_input_error(tmp_path):
         create_context_extender(1024, model_config=tmp_path / "no-such-model")
 
 
-def test_model_kwargs_need_the_model_config():
+def test_without_model_config_the_extender_still_applies_to_a_config():
     extender = create_context_extender(256, original_length=64, scaling_type="linear")
     assert isinstance(extender, ContextExtender)
     with pytest.raises(InputError, match="model_config"):
-        extender.get_model_kwargs()
-    # ...but it can still be applied to a config it is given.
+        extender.rope_parameters()
     config = extender.apply_to_config(small_config())
     assert config.rope_parameters == {"rope_type": "linear", "factor": 4.0, "rope_theta": THETA}
+
+
+@pytest.mark.parametrize("scaling_type", SCALING_TYPES)
+def test_seed_snippet_scales_on_the_checkpoints_own_base(short_model_dir, tmp_path, scaling_type):
+    """The guide's lines, verbatim but for the lengths: no model config before from_pretrained."""
+    kwargs = create_context_extender(target_length=TARGET, original_length=ORIGINAL,
+                                     scaling_type=scaling_type).get_model_kwargs()
+    model = AutoModelForCausalLM.from_pretrained(short_model_dir, **kwargs)
+    # THETA (100000) is the checkpoint's, not transformers' default 10000.
+    assert model.config.rope_parameters == pytest.approx(expected_rope_parameters(scaling_type))
+    assert model.config.max_position_embeddings == (ORIGINAL if scaling_type == "dynamic" else TARGET)
+    eager = create_context_extender(TARGET, scaling_type=scaling_type, model_config=short_model_dir)
+    reference = AutoModelForCausalLM.from_pretrained(short_model_dir, **eager.get_model_kwargs())
+    torch.testing.assert_close(model.model.rotary_emb.inv_freq, reference.model.rotary_emb.inv_freq)
+    assert model.model.rotary_emb.attention_scaling == pytest.approx(reference.model.rotary_emb.attention_scaling)
+
+    # The same kwargs on another checkpoint use that checkpoint's base, not the first one's.
+    other = tmp_path / "other-base"
+    shutil.copytree(short_model_dir, other)
+    config = json.loads((other / "config.json").read_text())
+    config["rope_parameters"]["rope_theta"] = 500000.0
+    (other / "config.json").write_text(json.dumps(config))
+    other_theta = AutoConfig.from_pretrained(other, **kwargs).rope_parameters["rope_theta"]
+    factor = TARGET / ORIGINAL
+    assert other_theta == pytest.approx(500000.0 * (factor ** (HEAD_DIM / (HEAD_DIM - 2))
+                                                    if scaling_type == "ntk" else 1.0))
+
+
+def test_checkpoint_rope_that_missed_the_checkpoint_fails_loudly():
+    kwargs = create_context_extender(target_length=TARGET, original_length=ORIGINAL,
+                                     scaling_type="yarn").get_model_kwargs()
+    with pytest.raises(KeyError, match="never applied on top of a checkpoint"):
+        kwargs["rope_parameters"]["rope_theta"]
+
+
+@pytest.mark.slow
+def test_seed_snippet_on_the_default_model():
+    """SmolLM2-135M (rope_theta 100000), the seed's exact lengths, each scaling type."""
+    from reasoning.models import resolve_model
+
+    path = resolve_model("builtin:smollm2-135m-instruct")
+    theta = AutoConfig.from_pretrained(path).rope_parameters["rope_theta"]
+    assert theta == 100000.0
+    for scaling_type in SCALING_TYPES:
+        kwargs = create_context_extender(target_length=131072, original_length=32768,
+                                         scaling_type=scaling_type).get_model_kwargs()
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        rope = model.config.rope_parameters
+        if scaling_type == "ntk":
+            head_dim = model.config.head_dim
+            assert rope == pytest.approx({"rope_type": "default",
+                                          "rope_theta": theta * 4.0 ** (head_dim / (head_dim - 2))})
+        else:
+            assert rope["rope_theta"] == theta and rope["rope_type"] == scaling_type and rope["factor"] == 4.0
 
 
 @pytest.mark.parametrize("scaling_type", SCALING_TYPES)
