@@ -1,8 +1,8 @@
 """Training settings for a CPU, used by the SFT and GRPO stages: same numbers, less time.
 
-- Activation checkpointing recomputes the forward in the backward to save activation
-  memory; a CPU run of the models this project trains on CPUs has that memory, and the
-  recomputation more than doubled the backward (GRPO, SmolLM2-135M: 3.9 s -> 1.5 s).
+(Gradient checkpointing, which a CPU run leaves off unless asked, is resolved with the other
+``auto`` settings in ``reasoning.stages.common.resolve_settings``.)
+
 - In a container torch sizes its thread pool from the host's cores, not the pod's CPU quota;
   oversubscribed threads make every op slower.
 """
@@ -42,22 +42,3 @@ def configure_cpu_threads() -> int:
         log.info("torch threads %d -> %d (the CPUs this container may use)", torch.get_num_threads(), granted)
         torch.set_num_threads(granted)
     return torch.get_num_threads()
-
-
-def disable_cpu_gradient_checkpointing(trl_config, on_gpu: bool) -> bool:
-    """Turn gradient checkpointing off on a CPU; returns whether it changed anything.
-
-    Checkpointing trades a second forward pass for activation memory. Only a GPU is short
-    of that memory; on a CPU the recomputation just costs a third of the training time."""
-    enabled = getattr(trl_config, "activation_checkpointing", None)
-    if enabled is None:
-        enabled = trl_config.gradient_checkpointing
-    if on_gpu or not enabled:
-        return False
-    # transformers 5 reads `activation_checkpointing`; `gradient_checkpointing` is its deprecated
-    # alias, synchronised only at construction (setting the alias alone changes nothing), and
-    # TRL still reads the alias: set both.
-    trl_config.activation_checkpointing = False
-    trl_config.gradient_checkpointing = False
-    log.info("gradient checkpointing off on the CPU: it only recomputes activations that fit in RAM")
-    return True

@@ -4,9 +4,9 @@ Where a plain TRL 1.16 GRPO iteration spends its time (SmolLM2-135M, LoRA r 16, 
 completions of <= 64 tokens, 2 CPU cores; ``python -m benchmarks.bench_grpo`` prints the current
 figures): ~45% sampling, ~30% backward, the rest the reference and loss forwards. So:
 
-1. ``cpu_training.disable_cpu_gradient_checkpointing``: on a CPU, recomputing the forward in the backward
-   buys memory a CPU run does not need (a few hundred MB of activations at this size); it
-   more than doubled the backward.
+1. No gradient checkpointing on a CPU (``--gradient-checkpointing auto``, resolved in
+   ``stages.common.resolve_settings``): recomputing the forward in the backward buys memory a CPU
+   run does not need (a few hundred MB of activations at this size); it more than doubled the backward.
 2. Shared prompts (reasoning/shared_prefix.py): every prompt appears ``group_size`` times in a
    batch; its keys and values are computed once and shared by its group, in sampling and in
    both scoring forwards (and so in the backward), and only completion positions go through

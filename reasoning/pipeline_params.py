@@ -392,10 +392,8 @@ def _training_common(params: PipelineParameters, stage: str, model: str, dataset
         config.update({"use_lora": True, "lora_r": params.lora_r, "lora_alpha": 2 * params.lora_r})
     else:
         config["use_lora"] = False
-    # Recomputing activations only pays where memory is short: on a GPU run keep the stage
-    # default (on); a CPU-only run (gpu_count 0) has the memory and would only lose time.
-    if params.gpu_count == 0:
-        config["use_gradient_checkpointing"] = False
+    # Gradient checkpointing and precision stay "auto": each stage resolves them on the machine
+    # it runs on (stages.common.resolve_settings) and records the resolved values.
     if params.checkpoint_uri:
         # A retried pod starts with an empty disk: resume pulls the stage's checkpoints back.
         config.update({"checkpoint_uri": f"{params.checkpoint_uri.rstrip('/')}/{stage}", "resume": True})

@@ -32,7 +32,7 @@ def test_grpo_stage_gives_the_trainer_exactly_the_normalised_weight_flags(tiny_m
     data = write_problems(tmp_path / "problems.jsonl", n=2)
     code = grpo.main(["--model", str(tiny_model_dir), "--dataset", str(data), "--output", str(tmp_path / "out"),
                       "--iterations", "1", "--group-size", "2", "--batch-size", "2", "--max-completion-length", "4",
-                      "--lora-r", "4", "--no-gradient-checkpointing", *WEIGHT_FLAGS])
+                      "--lora-r", "4", "--gradient-checkpointing", "off", *WEIGHT_FLAGS])
     assert code == 0
     (trainer,) = built
     assert trainer.reward_func_names == EXPECTED_NAMES

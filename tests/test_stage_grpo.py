@@ -48,11 +48,12 @@ def test_two_iterations_log_rewards_and_change_the_weights(tiny_model_dir, tmp_p
 
 
 def test_min_completion_length_reaches_the_sampler(tmp_path):
-    from reasoning.stages.common import Hardware
+    from reasoning.stages.common import Hardware, resolve_settings
     cpu = Hardware(cuda=False, bf16=False, flash_attention=False, vllm=False, gpus=0)
 
     def trl_config(**fields):
-        return GRPOStageConfig(**fields).to_trl_config("fp32", tmp_path, cpu, [1.0] * 5)
+        config = GRPOStageConfig(**fields)
+        return config.to_trl_config(resolve_settings(config, cpu).precision, tmp_path, cpu, [1.0] * 5)
 
     assert trl_config(min_completion_length=16, max_completion_length=32).generation_kwargs == {"min_new_tokens": 16}
     assert not trl_config().generation_kwargs  # by default completions end at EOS

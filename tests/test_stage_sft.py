@@ -58,9 +58,9 @@ def test_sft_records_put_the_assistant_turn_in_the_completion():
 def test_lora_sft_lowers_the_loss_and_writes_a_complete_artifact(tiny_model_dir, tmp_path):
     data = write_cot_rows(tmp_path / "cot.jsonl")
     out = tmp_path / "sft"
-    # Asked for gradient checkpointing, which a CPU run turns off: the saved config must say it ran without.
+    # Every "auto" resolved on this CPU: the saved config says what ran, not what was asked.
     result = sft.run(tiny_config(tiny_model_dir, data, out, max_steps=12, keep_adapter=True,
-                                 use_gradient_checkpointing=True))
+                                 use_gradient_checkpointing="auto", precision="auto", attn_implementation="auto"))
     log = artifacts.read_train_log(out)
     losses = [r["loss"] for r in log if "loss" in r]
     assert len(losses) == 12
@@ -79,7 +79,10 @@ def test_lora_sft_lowers_the_loss_and_writes_a_complete_artifact(tiny_model_dir,
     assert meta["stage"] == "sft" and meta["lineage"]["dataset_sha256"] == artifacts.file_sha256(data)
     assert meta["metrics"]["final_loss"] == pytest.approx(losses[-1]) == result["metrics"]["final_loss"]
     recorded = load_recipe(out / artifacts.CONFIG_FILE, SFTStageConfig)
-    assert recorded["lora_r"] == 8 and recorded["use_gradient_checkpointing"] is False
+    assert recorded["lora_r"] == 8
+    assert (recorded["use_gradient_checkpointing"], recorded["precision"], recorded["attn_implementation"]) == (
+        "off", "fp32", "sdpa")
+    assert meta["config"]["use_gradient_checkpointing"] == "off" and meta["lineage"]["precision"] == "fp32"
     assert (out / artifacts.MODEL_CARD_FILE).exists()
     assert not artifacts.checkpoint_dir(out).exists()
     from transformers import AutoModelForCausalLM
@@ -91,7 +94,7 @@ def test_full_fine_tuning_through_main(tiny_model_dir, tmp_path):
     out = tmp_path / "full"
     code = sft.main(["--model", str(tiny_model_dir), "--dataset", str(data), "--output", str(out),
                      "--no-lora", "--max-steps", "3", "--batch-size", "4", "--max-length", "64",
-                     "--learning-rate", "1e-3", "--no-gradient-checkpointing"])
+                     "--learning-rate", "1e-3", "--gradient-checkpointing", "off"])
     assert code == 0
     before, after = weights(tiny_model_dir), weights(out)
     changed = [k for k in before if not (before[k] == after[k]).all()]
@@ -182,7 +185,7 @@ def test_sigterm_saves_a_checkpoint_and_resume_ends_at_the_uninterrupted_step(ti
     data = write_cot_rows(tmp_path / "cot.jsonl", n=8)
     # 8 rows / batch 2 x 4 epochs = 16 optimizer steps, derived by the Trainer (no --max-steps).
     flags = ["--model", str(tiny_model_dir), "--dataset", str(data), "--batch-size", "2", "--epochs", "4",
-             "--max-length", "64", "--lora-r", "8", "--save-steps", "2", "--no-gradient-checkpointing"]
+             "--max-length", "64", "--lora-r", "8", "--save-steps", "2", "--gradient-checkpointing", "off"]
     reference = sft.run(tiny_config(tiny_model_dir, data, tmp_path / "reference", batch_size=2, epochs=4.0))
     assert reference["metrics"]["global_step"] == 16
 

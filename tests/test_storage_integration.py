@@ -31,7 +31,7 @@ def test_preempted_sft_resumes_from_the_object_store_on_a_fresh_pod(s3_env, tiny
     command = [sys.executable, "-m", "reasoning.stages.sft", "--model", f"{bucket}/models/base",
                "--dataset", f"{bucket}/data/cot.jsonl", "--output", output, "--checkpoint-uri", checkpoints,
                "--batch-size", "2", "--epochs", "4", "--max-length", "64", "--lora-r", "8", "--save-steps", "2",
-               "--no-gradient-checkpointing"]
+               "--gradient-checkpointing", "off"]
 
     def pod_env(name: str) -> dict[str, str]:
         # Each "pod" has its own local disk: nothing but the object store carries state across.

@@ -176,8 +176,8 @@ def run(config: ContextStageConfig) -> dict[str, Any]:
 
     rows, lineage = check_inputs(config)
     hardware = common.detect_hardware()
-    precision = common.resolve_precision(config.precision, hardware)
-    attention = common.resolve_attention(config.attn_implementation, hardware)
+    settings = common.resolve_settings(config, hardware, long_sequences=True)  # it trains on long rows
+    precision, attention = settings.precision, settings.attention
     model_dir = resolve_model(config.model)
     tokenizer = common.load_tokenizer_for_training(model_dir)
 

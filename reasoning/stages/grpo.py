@@ -179,15 +179,12 @@ def run(config: GRPOStageConfig) -> dict[str, Any]:
     rows, lineage = check_inputs(config)
     functions, weights = reward_functions(config)
     hardware = common.detect_hardware()
-    precision = common.resolve_precision(config.precision, hardware)
-    attention = common.resolve_attention(config.attn_implementation, hardware)
+    settings = common.resolve_settings(config, hardware)
+    precision, attention = settings.precision, settings.attention
     # Built before the model is resolved so a vLLM request on a machine without it fails first.
     trl_config = config.to_trl_config(precision, common.local_checkpoint_dir(config.output), hardware, weights)
-    # Speed only, same algorithm (reasoning/grpo_speed.py): no activation recomputation on a CPU,
-    # torch threads sized to the container, each group's prompt computed once, sampling through a
-    # merged-LoRA twin (FastGRPOTrainer).
-    if cpu_training.disable_cpu_gradient_checkpointing(trl_config, on_gpu=hardware.cuda):
-        config.use_gradient_checkpointing = False  # the saved config records what ran
+    # Speed only, same algorithm (reasoning/grpo_speed.py): torch threads sized to the container,
+    # each group's prompt computed once, sampling through a merged-LoRA twin (FastGRPOTrainer).
     cpu_training.configure_cpu_threads()
     model_dir = resolve_model(config.model)
     checkpoints, resume_from = common.prepare_checkpoints(config)

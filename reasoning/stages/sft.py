@@ -116,8 +116,9 @@ def run(config: SFTStageConfig) -> dict[str, Any]:
 
     rows, lineage = check_inputs(config)
     hardware = common.detect_hardware()
-    precision = common.resolve_precision(config.precision, hardware)
-    attention = common.resolve_attention(config.attn_implementation, hardware)
+    # Long-context SFT keeps checkpointing on a CPU too: its activations grow with length.
+    settings = common.resolve_settings(config, hardware, long_sequences=config.extend_context)
+    precision, attention = settings.precision, settings.attention
     model_dir = resolve_model(config.model)
     model_config, context = None, {}
     if config.extend_context:
@@ -133,10 +134,6 @@ def run(config: SFTStageConfig) -> dict[str, Any]:
     model = common.load_causal_lm(model_dir, precision, attention, config=model_config)
     train_dataset = Dataset.from_list(sft_records(rows))
     trl_config = config.to_trl_config(precision, checkpoints)
-    # Long-context SFT keeps checkpointing: its activations grow with length. Otherwise a CPU run
-    # turns it off, and the saved config says so (it records what ran, not what was asked).
-    if not config.extend_context and cpu_training.disable_cpu_gradient_checkpointing(trl_config, on_gpu=hardware.cuda):
-        config.use_gradient_checkpointing = False
     cpu_training.configure_cpu_threads()
     with common.sigterm_guard() as stop_flag:
         trainer = SFTTrainer(model=model, args=trl_config,
