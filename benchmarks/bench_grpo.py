@@ -39,14 +39,14 @@ def ours_history(model: str, out: Path, steps: int, length: int, beta: float, **
     from reasoning.stages import grpo
     config = grpo.GRPOStageConfig(model=model, dataset=DATASET, output=str(out), iterations=steps,
                                   max_completion_length=length, beta=beta, warmup_ratio=0.0,
-                                  save_steps=10_000, **{**SHARED, **overrides})
+                                  save_steps=10_000, profile=True, **{**SHARED, **overrides})
     grpo.run(config)
     return artifacts.read_train_log(out)
 
 
 def plain_history(model_dir: str, out: Path, steps: int, length: int, beta: float, **overrides) -> list[dict]:
     """A plain TRL GRPOTrainer on the same work (profiled alike); its log history."""
-    from reasoning.grpo_speed import attach_phase_profiler
+    from reasoning.fast_grpo.profiler import attach_phase_profiler
     trainer = plain_grpo_trainer(model_dir, str(out), steps=steps, max_completion_length=length, beta=beta,
                                  **{**SHARED, **overrides})
     attach_phase_profiler(trainer)
@@ -55,14 +55,14 @@ def plain_history(model_dir: str, out: Path, steps: int, length: int, beta: floa
 
 
 def run_ours(model: str, out: Path, steps: int, length: int, beta: float, full_length: bool) -> dict[str, float]:
-    from reasoning.grpo_speed import profile_summary
+    from reasoning.fast_grpo.profiler import profile_summary
     forced = {"min_completion_length": length} if full_length else {}
     return profile_summary(ours_history(model, out, steps, length, beta, **forced), skip_first=1)
 
 
 def run_plain(model_dir: str, out: Path, steps: int, length: int, beta: float, full_length: bool
               ) -> dict[str, float]:
-    from reasoning.grpo_speed import profile_summary
+    from reasoning.fast_grpo.profiler import profile_summary
     forced = {"config_overrides": {"generation_kwargs": {"min_new_tokens": length}}} if full_length else {}
     return profile_summary(plain_history(model_dir, out, steps, length, beta, **forced), skip_first=1)
 
@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--steps must be >= 2 (one warm-up step plus measured ones)")
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("REASONING_LOG_LEVEL", "WARNING")
-    from reasoning.grpo_speed import PHASES
+    from reasoning.fast_grpo.profiler import PHASES
     from reasoning.models import resolve_model
     model_dir = str(resolve_model(args.model))
     with tempfile.TemporaryDirectory(prefix="bench-grpo-") as tmp:

@@ -13,7 +13,7 @@ Measurements, each in its own try/except (a failure prints its error and the res
 - sft: full fine-tuning, bf16 weights, fused AdamW, sdpa, packed random sequences;
   MFU = 6 * N * tokens/s / 989e12 (H100/H200 dense bf16 peak), N = parameters (tied head once).
 - generation: one GRPO batch (prompts x group) sampled with HF generate through the PEFT
-  LoRA model (what TRL does) and through reasoning.grpo_speed's merged generation twin.
+  LoRA model (what TRL does) and through reasoning.fast_grpo's merged generation twin.
 - grpo: whole GRPO iterations (TRL GRPOTrainer vs the project's FastGRPOTrainer, LoRA r 16,
   bf16 mixed precision); completion tokens per second of the iteration, 1 warm-up step.
 - vllm: the same GRPO iterations with vLLM colocated generation, when vllm is importable.
@@ -172,7 +172,7 @@ def measure_generation(arch: str) -> None:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoTokenizer
 
-    from reasoning.grpo_speed import build_generation_twin, refresh_generation_twin
+    from reasoning.fast_grpo.trainer import build_generation_twin, refresh_generation_twin
     size = sizes()
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir())
     tokenizer.padding_side = "left"
@@ -225,7 +225,7 @@ def saved_random_model(arch: str, folder: Path) -> str:
 
 def grpo_iterations(arch: str, model_dir: str, variant: str) -> None:
     from benchmarks.plain_trl_grpo import plain_grpo_trainer
-    from reasoning.grpo_speed import attach_phase_profiler, profile_summary
+    from reasoning.fast_grpo.profiler import attach_phase_profiler, profile_summary
     size = sizes()
     overrides: dict[str, Any] = {
         "bf16": device().type == "cuda", "use_cpu": device().type == "cpu",
@@ -234,7 +234,7 @@ def grpo_iterations(arch: str, model_dir: str, variant: str) -> None:
     }
     trainer_cls = None
     if variant == "fast":
-        from reasoning.grpo_speed import FastGRPOTrainer
+        from reasoning.fast_grpo import FastGRPOTrainer
         trainer_cls = FastGRPOTrainer
     elif variant == "vllm":
         # vLLM takes its own sampling settings; its colocated engine shares the GPU with training.
@@ -245,8 +245,7 @@ def grpo_iterations(arch: str, model_dir: str, variant: str) -> None:
                                      batch_size=size["prompts"] * size["group"],
                                      max_completion_length=size["completion"], trainer_cls=trainer_cls,
                                      config_overrides=overrides)
-        if variant != "fast":
-            attach_phase_profiler(trainer)
+        attach_phase_profiler(trainer)  # profiling is on request, for every variant alike
         trainer.train()
         summary = profile_summary(trainer.state.log_history, skip_first=1)
     tokens = summary["completion_tokens"]

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from reasoning import cpu_kernels
+from reasoning.fast_grpo import cpu_kernels
 
 pytestmark = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="torch built without oneDNN")
 

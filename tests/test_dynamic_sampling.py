@@ -8,8 +8,9 @@ import zlib
 import pytest
 import torch
 
-from reasoning import dynamic_sampling, grpo_speed
-from tests.test_grpo_speed import lora_model
+from reasoning import dynamic_sampling
+from reasoning.fast_grpo import trainer as fast_trainer
+from tests.test_fast_grpo import lora_model
 
 FLAT = "Say nothing"  # prompts whose reward is the same whatever the completion
 
@@ -67,7 +68,7 @@ def step_logs(trainer_):
 @pytest.mark.parametrize("base", ["plain", "fast"])
 def test_flat_groups_are_dropped_and_replaced_by_fresh_prompts(tiny_model_dir, tmp_path, base):
     from trl import GRPOTrainer
-    base_class = GRPOTrainer if base == "plain" else grpo_speed.FastGRPOTrainer
+    base_class = GRPOTrainer if base == "plain" else fast_trainer.FastGRPOTrainer
     run = trainer(tiny_model_dir, tmp_path, base_class, dataset(), steps=3, dynamic_sampling=True,
                   max_extra_rounds=8)
     run.train()

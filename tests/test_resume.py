@@ -98,7 +98,7 @@ def test_grpo_resume_executes_only_the_remaining_steps_and_matches_an_uninterrup
 
     # The oneDNN speed probe draws from torch's global RNG on its first (cached) call; warm it up so
     # the reference and the interrupted run sample from the same seeded stream (see the report of issue 14).
-    from reasoning.cpu_kernels import onednn_is_faster
+    from reasoning.fast_grpo.cpu_kernels import onednn_is_faster
     onednn_is_faster()
     grpo.run(make_config(tmp_path / "reference", resume=False))
     assert probe["executed"] == 3

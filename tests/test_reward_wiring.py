@@ -19,16 +19,16 @@ EXPECTED_WEIGHTS = [0.5, 0.3, 0.1, 0.1]
 
 def test_grpo_stage_gives_the_trainer_exactly_the_normalised_weight_flags(tiny_model_dir, tmp_path, monkeypatch):
     """The real trainer, built by the stage from its command line, holds the flags' weights."""
-    from reasoning import grpo_speed
+    from reasoning.fast_grpo import trainer as fast_trainer
 
     built = []
 
-    class RecordingTrainer(grpo_speed.FastGRPOTrainer):
+    class RecordingTrainer(fast_trainer.FastGRPOTrainer):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             built.append(self)
 
-    monkeypatch.setattr(grpo_speed, "FastGRPOTrainer", RecordingTrainer)
+    monkeypatch.setattr(fast_trainer, "FastGRPOTrainer", RecordingTrainer)
     data = write_problems(tmp_path / "problems.jsonl", n=2)
     code = grpo.main(["--model", str(tiny_model_dir), "--dataset", str(data), "--output", str(tmp_path / "out"),
                       "--iterations", "1", "--group-size", "2", "--batch-size", "2", "--max-completion-length", "4",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reasoning import shared_prefix
-from tests.test_grpo_speed import lora_model
+from reasoning.fast_grpo import shared_prefix
+from tests.test_fast_grpo import lora_model
 
 GROUP = 3
 

@@ -20,12 +20,14 @@ def write_problems(path: Path, n: int = 8) -> Path:
     return path
 
 
-def test_two_iterations_log_rewards_and_change_the_weights(tiny_model_dir, tmp_path):
+@pytest.mark.parametrize(("trainer", "profile"), [("fast", False), ("trl", True)])
+def test_two_iterations_log_rewards_and_change_the_weights(tiny_model_dir, tmp_path, trainer, profile):
     data = write_problems(tmp_path / "problems.jsonl")
     out = tmp_path / "grpo"
     config = GRPOStageConfig(model=str(tiny_model_dir), dataset=str(data), output=str(out), iterations=2,
                              group_size=2, batch_size=4, max_completion_length=12, learning_rate=1e-2,
-                             warmup_ratio=0.0, lora_r=8, lora_alpha=16, use_gradient_checkpointing=False)
+                             warmup_ratio=0.0, lora_r=8, lora_alpha=16, use_gradient_checkpointing=False,
+                             trainer=trainer, profile=profile)
     result = grpo.run(config)
     log = [r for r in artifacts.read_train_log(out) if "reward" in r]
     assert [r["step"] for r in log] == [1, 2]
@@ -41,7 +43,12 @@ def test_two_iterations_log_rewards_and_change_the_weights(tiny_model_dir, tmp_p
     before = load_file(str(tiny_model_dir / "model.safetensors"))
     after = load_file(str(out / "model.safetensors"))
     assert any(not (before[k] == after[k]).all() for k in before if "proj" in k)
+    # The profile only when asked for; it works on TRL's own trainer too.
+    assert all(("profile/generation_s" in r) is profile for r in log)
     meta = artifacts.read_metadata(out)
+    # dynamic sampling (on by default) wraps whichever trainer was chosen
+    assert meta["lineage"]["trainer"] == {"fast": "DynamicSamplingFastGRPOTrainer",
+                                          "trl": "DynamicSamplingGRPOTrainer"}[trainer]
     assert meta["stage"] == "grpo" and "mean_reward" in meta["metrics"]
     assert meta["lineage"]["reward_weights"]["correctness_weight"] == 0.4
     assert result["metrics"]["global_step"] == 2
@@ -76,6 +83,7 @@ def test_rows_keep_the_columns_the_rewards_read():
     (["--correctness-weight", "-1"], "--correctness-weight"),
     (["--model", "/nonexistent/sft"], "model path does not exist"),
     (["--vllm", "colocate"], "vLLM needs a GPU"),
+    (["--trainer", "unsloth"], "--trainer"),
     (["--min-completion-length", "300", "--max-completion-length", "256"], "--min-completion-length"),
 ])
 def test_bad_flags_are_refused(tiny_model_dir, tmp_path, capsys, argv, message):

@@ -19,9 +19,13 @@ completions per device and step, so it must be a multiple of ``--group-size``.
 Dynamic sampling (DAPO, on by default, ``--no-dynamic-sampling`` turns it off) replaces groups
 whose completions all got the same reward by fresh prompts, for at most
 ``--dynamic-sampling-max-rounds`` extra sampling rounds a step (reasoning/dynamic_sampling.py).
+``--trainer fast`` (default) trains with reasoning/fast_grpo's FastGRPOTrainer, same algorithm and
+samples, faster; ``--trainer trl`` with TRL's own GRPOTrainer, for when a TRL upgrade breaks the fast
+path (it refuses to start, naming the private symbol it lost). ``--profile`` logs seconds per phase.
 train_log.jsonl carries, per step: reward, reward_std, frac_reward_zero_std, rewards/<component>/mean, kl,
-completions/mean_length, completions/clipped_ratio, clip_ratio/*, loss, learning_rate, and
-dynamic_sampling/{groups_dropped,prompts_sampled,frac_groups_dropped,rounds,flat_groups_kept}.
+completions/mean_length, completions/clipped_ratio, clip_ratio/*, loss, learning_rate,
+dynamic_sampling/{groups_dropped,prompts_sampled,frac_groups_dropped,rounds,flat_groups_kept}, and
+with --profile profile/{generation,rewards,scoring_forward,loss_forward,backward,optimizer,iteration}_s.
 """
 from __future__ import annotations
 
@@ -40,6 +44,7 @@ log = logging.getLogger(__name__)
 
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo")
 VLLM_MODES = ("auto", "off", "colocate", "server")
+TRAINERS = ("fast", "trl")
 
 
 @dataclasses.dataclass
@@ -76,6 +81,11 @@ class GRPOStageConfig(common.TrainingStageConfig):
                                     "(reasoning/dynamic_sampling.py); --no-dynamic-sampling is plain TRL")
     dynamic_sampling_max_rounds: int = option(3, "extra sampling rounds per step at most, when refilling dropped "
                                               "groups; after that the step keeps some flat groups")
+    trainer: str = option("fast", "fast = reasoning/fast_grpo's FastGRPOTrainer (same algorithm, faster; relies on "
+                          "private TRL/torch symbols, checked at start); trl = TRL's own GRPOTrainer, unpatched",
+                          choices=TRAINERS)
+    profile: bool = option(False, "log seconds per phase of each step (profile/*_s in train_log.jsonl); wraps "
+                           "trainer methods, so off unless asked")
 
     def __post_init__(self) -> None:
         self.validate_common()
@@ -97,6 +107,7 @@ class GRPOStageConfig(common.TrainingStageConfig):
         require(self.epsilon > 0, f"must be > 0, got {self.epsilon}", "--epsilon")
         require(self.loss_type in LOSS_TYPES, f"must be one of {', '.join(LOSS_TYPES)}", "--loss-type")
         require(self.vllm in VLLM_MODES, f"must be one of {', '.join(VLLM_MODES)}", "--vllm")
+        require(self.trainer in TRAINERS, f"must be one of {', '.join(TRAINERS)}", "--trainer")
         weights = self.reward_weights()
         for name, weight in weights.items():
             require(weight >= 0, f"must be >= 0, got {weight}", "--" + name.replace("_", "-"))
@@ -173,18 +184,17 @@ def run(config: GRPOStageConfig) -> dict[str, Any]:
     from datasets import Dataset
     from transformers import set_seed
 
-    from reasoning import cpu_training, dynamic_sampling, grpo_speed
+    from reasoning import cpu_training, dynamic_sampling
     from reasoning.models import resolve_model
 
     rows, lineage = check_inputs(config)
+    trainer_class = trainer_class_for(config)  # the fast path's private symbols, checked before any model loads
     functions, weights = reward_functions(config)
     hardware = common.detect_hardware()
     settings = common.resolve_settings(config, hardware)
     precision, attention = settings.precision, settings.attention
     # Built before the model is resolved so a vLLM request on a machine without it fails first.
     trl_config = config.to_trl_config(precision, common.local_checkpoint_dir(config.output), hardware, weights)
-    # Speed only, same algorithm (reasoning/grpo_speed.py): torch threads sized to the container,
-    # each group's prompt computed once, sampling through a merged-LoRA twin (FastGRPOTrainer).
     cpu_training.configure_cpu_threads()
     model_dir = resolve_model(config.model)
     checkpoints, resume_from = common.prepare_checkpoints(config)
@@ -198,7 +208,6 @@ def run(config: GRPOStageConfig) -> dict[str, Any]:
     tokenizer.padding_side = "left"
     model = common.load_causal_lm(model_dir, precision, attention)
     with common.sigterm_guard() as stop_flag:
-        trainer_class = grpo_speed.FastGRPOTrainer
         options: dict[str, Any] = {}
         if config.dynamic_sampling:
             trainer_class = dynamic_sampling.with_dynamic_sampling(trainer_class)
@@ -209,9 +218,13 @@ def run(config: GRPOStageConfig) -> dict[str, Any]:
             peft_config=common.lora_config(config),
             callbacks=common.stage_callbacks(checkpoints / "live_log.jsonl", checkpoints,
                                              common.checkpoint_uri_for(config), stop_flag))
+        if config.profile:
+            from reasoning.fast_grpo.profiler import attach_phase_profiler
+            attach_phase_profiler(trainer)
         common.train_with_preemption(trainer, resume_from, stop_flag)
     tokenizer.padding_side = "right"
-    lineage.update({"base_model": config.model, "precision": precision, "reward_weights": config.reward_weights()})
+    lineage.update({"base_model": config.model, "precision": precision, "reward_weights": config.reward_weights(),
+                    "trainer": type(trainer).__name__})
     history = trainer.state.log_history
     extra = {"prompts": len(rows), "dynamic_sampling": bool(getattr(trainer, "dynamic_sampling", False))}
     for key, value in getattr(trainer, "dynamic_sampling_totals", {}).items():
@@ -224,6 +237,18 @@ def run(config: GRPOStageConfig) -> dict[str, Any]:
                                         lineage=lineage, extra_metrics=extra)
     common.finish_checkpoints(checkpoints)
     return result
+
+
+def trainer_class_for(config: GRPOStageConfig) -> type:
+    """TRL's GRPOTrainer, or with --trainer fast (the default) reasoning.fast_grpo's FastGRPOTrainer:
+    same samples, rewards and updates for a seed; sampling through a merged-LoRA twin and each
+    group's prompt computed once. Building it checks the private symbols it relies on (fast_grpo/private_api.py)."""
+    if config.trainer == "trl":
+        from trl import GRPOTrainer
+        return GRPOTrainer
+    from reasoning.fast_grpo import private_api, trainer
+    private_api.require()  # on every run, not only when the class is first built
+    return trainer.FastGRPOTrainer
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""Speed-ups for the GRPO stage that leave the algorithm unchanged, and a per-phase profile.
+"""``FastGRPOTrainer``: TRL's GRPOTrainer with speed-ups that leave the algorithm unchanged.
 
 Where a plain TRL 1.16 GRPO iteration spends its time (SmolLM2-135M, LoRA r 16, 2 prompts x 4
 completions of <= 64 tokens, 2 CPU cores; ``python -m benchmarks.bench_grpo`` prints the current
@@ -7,7 +7,7 @@ figures): ~45% sampling, ~30% backward, the rest the reference and loss forwards
 1. No gradient checkpointing on a CPU (``--gradient-checkpointing auto``, resolved in
    ``stages.common.resolve_settings``): recomputing the forward in the backward buys memory a CPU
    run does not need (a few hundred MB of activations at this size); it more than doubled the backward.
-2. Shared prompts (reasoning/shared_prefix.py): every prompt appears ``group_size`` times in a
+2. Shared prompts (``fast_grpo/shared_prefix.py``): every prompt appears ``group_size`` times in a
    batch; its keys and values are computed once and shared by its group, in sampling and in
    both scoring forwards (and so in the backward), and only completion positions go through
    the log-prob head.
@@ -22,33 +22,32 @@ figures): ~45% sampling, ~30% backward, the rest the reference and loss forwards
    dropout (plain TRL samples in train mode, i.e. with dropout noise on the adapter branch;
    with ``lora_dropout=0`` the two sample the same tokens for the same seed).
    On a CPU the twin's linear layers run through oneDNN where that measured faster than
-   torch's MKL path (reasoning/cpu_kernels.py: 2-5x for 8-row matmuls on an AMD EPYC).
+   torch's MKL path (``fast_grpo/cpu_kernels.py``: 2-5x for 8-row matmuls on an AMD EPYC).
 4. ``cpu_training.configure_cpu_threads``: in a container torch sizes its thread pool from the host's
    cores, not the pod's CPU quota; oversubscribed threads make every op slower.
 
 What stays TRL's: the samples per step, the sampling code, rewards, advantages, loss, KL,
 optimizer and updates. vLLM generation (GPU) keeps TRL's own path: vLLM already samples from
-merged weights. ``attach_phase_profiler(trainer)`` times generation, rewards, scoring forwards,
-the loss forward, backward and the optimizer step, and logs them per step as ``profile/*_s``
-(also used on a plain ``GRPOTrainer`` by the benchmark, so both are measured alike).
+merged weights. The per-phase profile is ``fast_grpo/profiler.py`` (on request: ``--profile``).
+
+It overrides private TRL methods (``_generate_single_turn``, ``_get_per_token_logps_and_entropies``)
+and reads private attributes: every one is listed in ``fast_grpo/private_api.py`` and checked when
+the class is first built and again on each instance, so a TRL upgrade that removes one fails at
+startup, naming it (``--trainer trl`` then runs TRL's own GRPOTrainer).
 """
 from __future__ import annotations
 
 import copy
 import functools
 import logging
-import time
-from collections import defaultdict
-from contextlib import contextmanager
 from typing import Any
 
 import torch
 from torch import nn
-from transformers import TrainerCallback
+
+from reasoning.fast_grpo import private_api
 
 log = logging.getLogger(__name__)
-
-PHASES = ("generation", "rewards", "scoring_forward", "loss_forward", "backward", "optimizer")
 
 
 # ---------------------------------------------------------------- the generation twin
@@ -110,7 +109,7 @@ def build_generation_twin(model: nn.Module) -> tuple[nn.Module, list[tuple[nn.Mo
     twin.eval()
     twin.requires_grad_(False)
     # On a CPU, sampling's skinny matmuls (8 rows) run 2-5x faster through oneDNN where MKL is slow.
-    from reasoning.cpu_kernels import use_onednn_linears
+    from reasoning.fast_grpo.cpu_kernels import use_onednn_linears
     swapped = use_onednn_linears(twin)
     if swapped:
         log.info("generation twin: %d linear layers through oneDNN", swapped)
@@ -129,8 +128,8 @@ def refresh_generation_twin(pairs: list[tuple[nn.Module, nn.Linear]]) -> None:
 
 
 def __getattr__(name: str):
-    # FastGRPOTrainer is built on first use so that the twin and the profiler import without
-    # TRL (and its datasets dependency), e.g. in the GPU benchmark's generation-only measurement.
+    # FastGRPOTrainer is built on first use so that the twin imports without TRL (and its
+    # datasets dependency), e.g. in the GPU benchmark's generation-only measurement.
     if name == "FastGRPOTrainer":
         globals()[name] = _fast_grpo_trainer_class()
         return globals()[name]
@@ -139,6 +138,7 @@ def __getattr__(name: str):
 
 def _fast_grpo_trainer_class():
     from trl import GRPOTrainer
+    private_api.require()  # before overriding methods that may no longer exist
     return type("FastGRPOTrainer", (_FastGenerationMixin, GRPOTrainer), {"__module__": __name__,
                                                                          "__doc__": _FastGenerationMixin.__doc__})
 
@@ -148,14 +148,14 @@ class _FastGenerationMixin:
 
     ``shared_prefix``: sampling prefills each distinct prompt once, and the reference and loss
     forwards run each distinct prompt once and score only completion positions
-    (reasoning/shared_prefix.py). ``merged_generation``: sampling runs through the twin.
+    (fast_grpo/shared_prefix.py). ``merged_generation``: sampling runs through the twin.
     Either one turns itself off (logged) where it cannot reproduce TRL's computation: vLLM,
     several processes (DDP/DeepSpeed/FSDP wrap the forward), activation checkpointing,
     multimodal inputs, sliding-window caches, logit soft-capping."""
 
-    def __init__(self, *args, merged_generation: bool = True, shared_prefix: bool = True, profile: bool = True,
-                 **kwargs):
+    def __init__(self, *args, merged_generation: bool = True, shared_prefix: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
+        private_api.require_instance_attributes(self)
         self._twin = None
         self._twin_pairs: list = []
         self.merged_generation = merged_generation and self._twin_applies()
@@ -164,7 +164,6 @@ class _FastGenerationMixin:
         self.shared_prefix = shared_prefix and self._shared_prefix_applies()
         if shared_prefix and not self.shared_prefix:
             log.info("shared-prompt forwards not used (several processes, checkpointing or an unsupported model)")
-        self.profiler = attach_phase_profiler(self) if profile else None
 
     def _twin_applies(self) -> bool:
         if self.use_vllm or getattr(self, "use_transformers_continuous_batching", False):
@@ -174,7 +173,7 @@ class _FastGenerationMixin:
         return _lora_linear_layers(self.accelerator.unwrap_model(self.model)) is not None
 
     def _shared_prefix_applies(self) -> bool:
-        from reasoning import shared_prefix
+        from reasoning.fast_grpo import shared_prefix
         if self.accelerator.num_processes != 1 or self.args.cast_lm_head_to_fp32 or self._is_vlm:
             return False  # a DDP wrapper's gradient hooks run only through its own forward
         return shared_prefix.applies(self.accelerator.unwrap_model(self.model))
@@ -191,7 +190,7 @@ class _FastGenerationMixin:
                                                      has_tool_images)
             self._twin, self._twin_pairs = built
             if self.shared_prefix and not images:
-                from reasoning import shared_prefix
+                from reasoning.fast_grpo import shared_prefix
                 # TRL calls `generate` on whatever model it unwraps; this instance attribute makes
                 # that call prefill each distinct prompt once (the class's generate samples as before).
                 self._twin.generate = functools.partial(shared_prefix.generate, self._twin)
@@ -212,7 +211,7 @@ class _FastGenerationMixin:
             return super()._get_per_token_logps_and_entropies(
                 model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy, compute_aux_loss,
                 **multimodal)
-        from reasoning import shared_prefix
+        from reasoning.fast_grpo import shared_prefix
         batch_size = batch_size or input_ids.size(0)  # TRL's chunking, kept for its memory bound
         logps, entropies = [], []
         for start in range(0, input_ids.size(0), batch_size):
@@ -224,89 +223,3 @@ class _FastGenerationMixin:
             logps.append(chunk_logps)
             entropies.append(chunk_entropies)
         return torch.cat(logps), (torch.cat(entropies) if compute_entropy else None), None
-
-
-# ---------------------------------------------------------------- phase profile
-
-class PhaseProfiler(TrainerCallback):
-    """Seconds per optimizer step spent in each phase of a GRPO iteration, logged as profile/<phase>_s
-    (plus profile/iteration_s, profile/other_s and profile/completion_tokens)."""
-
-    def __init__(self, trainer) -> None:
-        self.trainer = trainer
-        self.current: dict[str, float] = defaultdict(float)
-        self.steps: list[dict[str, float]] = []
-        self._step_started = 0.0
-        self._optimizer_started = 0.0
-
-    @contextmanager
-    def phase(self, name: str):
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.current[name] += time.perf_counter() - started
-
-    def wrap(self, method_name: str, phase: str | None = None, *, pick=None, count_tokens: bool = False) -> None:
-        """Replace trainer.<method_name> on the instance by a timed call (``pick`` chooses the phase per call)."""
-        original = getattr(self.trainer, method_name)
-
-        def timed(*args, **kwargs):
-            name = pick() if pick is not None else phase
-            with self.phase(name):
-                result = original(*args, **kwargs)
-            if count_tokens:
-                completion_ids = result[0]
-                self.current["completion_tokens"] += float(sum(len(ids) for ids in completion_ids))
-            return result
-
-        setattr(self.trainer, method_name, timed)
-
-    def on_step_begin(self, args, state, control, **kwargs):
-        self.current = defaultdict(float)
-        self._step_started = time.perf_counter()
-
-    def on_pre_optimizer_step(self, args, state, control, **kwargs):
-        self._optimizer_started = time.perf_counter()
-
-    def on_optimizer_step(self, args, state, control, **kwargs):
-        self.current["optimizer"] += time.perf_counter() - self._optimizer_started
-
-    def on_step_end(self, args, state, control, **kwargs):
-        record = {name: self.current.get(name, 0.0) for name in PHASES}
-        record["iteration"] = time.perf_counter() - self._step_started
-        record["other"] = max(0.0, record["iteration"] - sum(record[name] for name in PHASES))
-        record["completion_tokens"] = self.current.get("completion_tokens", 0.0)
-        self.steps.append(record)
-        metrics = self.trainer._metrics["train"]
-        for name, value in record.items():
-            metrics[f"profile/{name}" + ("" if name == "completion_tokens" else "_s")].append(value)
-
-
-def attach_phase_profiler(trainer) -> PhaseProfiler:
-    """Time the phases of ``trainer``'s iterations (works on any GRPOTrainer instance)."""
-    profiler = PhaseProfiler(trainer)
-    profiler.wrap("_generate_single_turn", "generation", count_tokens=True)
-    profiler.wrap("_calculate_rewards", "rewards")
-    # Without gradients: the reference (and old-policy) log-probs; with: the loss forward.
-    profiler.wrap("_get_per_token_logps_and_entropies",
-                  pick=lambda: "loss_forward" if torch.is_grad_enabled() else "scoring_forward")
-    accelerator = trainer.accelerator
-    backward = accelerator.backward
-
-    def timed_backward(*args, **kwargs):
-        with profiler.phase("backward"):
-            return backward(*args, **kwargs)
-
-    accelerator.backward = timed_backward
-    trainer.add_callback(profiler)
-    return profiler
-
-
-def profile_summary(history: list[dict[str, Any]], skip_first: int = 1) -> dict[str, float]:
-    """Mean seconds per phase (and tokens) over the logged steps after the first ``skip_first``."""
-    rows = [r for r in history if "profile/iteration_s" in r and r.get("step", 0) > skip_first]
-    if not rows:
-        return {}
-    keys = [k for k in rows[0] if k.startswith("profile/")]
-    return {k.removeprefix("profile/"): sum(r[k] for r in rows) / len(rows) for k in keys}

@@ -1,11 +1,13 @@
-"""The GRPO speed-ups change the speed only: same samples, rewards and losses for the same seed,
+"""The GRPO speed-ups (reasoning/fast_grpo) change the speed only: same samples, rewards and losses for the same seed,
 and the training model's weights untouched by the merged-LoRA generation twin."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from reasoning import cpu_training, grpo_speed
+from reasoning import cpu_training
+from reasoning.fast_grpo import trainer as fast_trainer
+from reasoning.fast_grpo.profiler import attach_phase_profiler
 
 
 def lora_model(model_dir, dropout: float = 0.0):
@@ -27,8 +29,8 @@ def test_twin_computes_the_merged_policy_and_leaves_the_training_model_bit_ident
     # As GRPOTrainer does: the instance-level fused head must not route the twin back through PEFT.
     add_fused_lm_head(model.get_base_model())
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    twin, pairs = grpo_speed.build_generation_twin(model)
-    grpo_speed.refresh_generation_twin(pairs)
+    twin, pairs = fast_trainer.build_generation_twin(model)
+    fast_trainer.refresh_generation_twin(pairs)
     ids = torch.randint(0, 1000, (3, 11))
     model.eval()
     with torch.no_grad():
@@ -54,14 +56,14 @@ def test_twin_computes_the_merged_policy_and_leaves_the_training_model_bit_ident
         for lora_layer, _ in pairs:
             lora_layer.lora_A["default"].weight.add_(0.01)
         expected = model(input_ids=ids).logits
-    grpo_speed.refresh_generation_twin(pairs)
+    fast_trainer.refresh_generation_twin(pairs)
     with torch.no_grad():
         torch.testing.assert_close(twin(input_ids=ids).logits, expected, atol=2e-5, rtol=1e-4)
 
 
 def test_no_twin_for_models_without_a_plain_lora_adapter(tiny_model_dir):
     from transformers import AutoModelForCausalLM
-    assert grpo_speed.build_generation_twin(AutoModelForCausalLM.from_pretrained(tiny_model_dir)) is None
+    assert fast_trainer.build_generation_twin(AutoModelForCausalLM.from_pretrained(tiny_model_dir)) is None
 
 
 def problems():
@@ -70,7 +72,7 @@ def problems():
                                "reasoning_type": "math", "tests": "", "entry_point": ""} for i in range(8)])
 
 
-def train_grpo(model_dir, output_dir, trainer_cls, steps: int = 3):
+def train_grpo(model_dir, output_dir, trainer_cls, steps: int = 3, profile: bool = False):
     from transformers import AutoTokenizer, set_seed
     from trl import GRPOConfig
 
@@ -86,6 +88,7 @@ def train_grpo(model_dir, output_dir, trainer_cls, steps: int = 3):
     trainer = trainer_cls(model=model, reward_funcs=functions, args=args, train_dataset=problems(),
                           processing_class=tokenizer)
     initial = {k: v.clone() for k, v in model.state_dict().items()}
+    trainer.profiler = attach_phase_profiler(trainer) if profile else None
     trainer.train()
     return trainer, initial
 
@@ -94,7 +97,7 @@ def train_grpo(model_dir, output_dir, trainer_cls, steps: int = 3):
 def test_fast_trainer_learns_what_plain_trl_learns(tiny_model_dir, tmp_path):
     from trl import GRPOTrainer
     plain, _ = train_grpo(tiny_model_dir, tmp_path / "plain", GRPOTrainer)
-    fast, initial = train_grpo(tiny_model_dir, tmp_path / "fast", grpo_speed.FastGRPOTrainer)
+    fast, initial = train_grpo(tiny_model_dir, tmp_path / "fast", fast_trainer.FastGRPOTrainer, profile=True)
     assert fast.merged_generation and fast._twin is not None and fast.shared_prefix
     plain_log = [r for r in plain.state.log_history if "loss" in r]
     fast_log = [r for r in fast.state.log_history if "loss" in r]

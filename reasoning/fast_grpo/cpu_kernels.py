@@ -36,7 +36,12 @@ def _pack(weight: torch.Tensor, rows_hint: int) -> torch.Tensor:
 @functools.cache
 def onednn_is_faster(in_features: int = 576, out_features: int = 1536, rows: int = 8) -> bool:
     """Whether a packed oneDNN linear beats ``torch.nn.functional.linear`` here (fp32, CPU), measured once."""
-    if not torch.backends.mkldnn.is_available() or not hasattr(torch.ops.mkldnn, "_linear_pointwise"):
+    if not torch.backends.mkldnn.is_available():
+        return False
+    from reasoning.fast_grpo import private_api
+    absent = private_api.missing(private_api.ONEDNN_SYMBOLS)
+    if absent:  # an optional speed-up: say why it is off, keep torch's own Linear
+        log.warning("oneDNN linears off: %s", "; ".join(absent))
         return False
     # A generator of its own: drawing from torch's global one would shift every later sample of
     # the first run in a process, so two runs with one seed would not sample the same tokens.
