@@ -34,6 +34,18 @@ def test_a_removed_method_stops_the_fast_trainer_naming_it(monkeypatch, tmp_path
     assert grpo.trainer_class_for(grpo.GRPOStageConfig(**{**vars(config), "trainer": "trl"})) is GRPOTrainer
 
 
+def test_the_stage_stops_before_loading_a_model_and_says_why(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    from trl import GRPOTrainer
+
+    from tests.test_stage_grpo import write_problems
+    monkeypatch.delattr(GRPOTrainer, "_generate_single_turn")
+    data = write_problems(tmp_path / "p.jsonl", n=2)
+    code = grpo.main(["--model", str(tiny_model_dir), "--dataset", str(data), "--output", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 1 and "trl.GRPOTrainer._generate_single_turn is missing" in err and "--trainer trl" in err
+    assert "Traceback" not in err and not (tmp_path / "o").exists()
+
+
 def test_a_changed_signature_is_named(monkeypatch):
     from trl import GRPOTrainer
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from reasoning import artifacts, storage
 from reasoning.config import config_to_dict, option, parse_config, refuse_uri_credentials, require, save_config
+from reasoning.fast_grpo.private_api import FastPathUnavailable
 from reasoning.fileio import InputError, exit_cleanly_on_sigterm, iter_records, write_text_atomic
 from reasoning.schema import Row, validate_row
 
@@ -564,8 +565,8 @@ def finish_checkpoints(local: Path) -> None:
 
 def stage_main(config_cls: type, run: Callable[[Any], dict], argv: Sequence[str] | None, prog: str,
                description: str | None) -> int:
-    """Shared ``main``: parse, run, print the result; InputError -> exit 2, an object-store failure -> 1,
-    SIGTERM -> 143."""
+    """Shared ``main``: parse, run, print the result; InputError -> exit 2, an object-store failure or a
+    library without the fast GRPO path's private symbols -> 1, SIGTERM -> 143."""
     logging.basicConfig(level=os.environ.get("REASONING_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -579,6 +580,9 @@ def stage_main(config_cls: type, run: Callable[[Any], dict], argv: Sequence[str]
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except storage.StorageError as exc:  # the store failed, not the input: exit 1, a retry may pass
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except FastPathUnavailable as exc:  # an upgrade removed a private symbol: the message says what and the fix
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except SystemExit as exc:
