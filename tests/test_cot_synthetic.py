@@ -90,3 +90,45 @@ def test_bad_synthetic_options_name_the_option(kwargs, field):
     with pytest.raises(InputError) as info:
         synthetic_rows(5, **kwargs)
     assert info.value.field == field
+
+
+def _carry_by_hand(a: int, op: str, b: int) -> bool:
+    """Column arithmetic on the digit strings, written independently of the generator."""
+    if op == "*":  # 47 * 6 -> 240 + 42; 28 * 8 -> 160 + 64 (a carry when adding them)
+        tens, units = divmod(a, 10)
+        return _carry_by_hand(tens * 10 * b, "+", units * b) if units and tens else False
+    da, db = str(a).zfill(4)[::-1], str(b).zfill(4)[::-1]
+    if op == "+":
+        return any(int(x) + int(y) >= 10 for x, y in zip(da, db))
+    return any(int(x) < int(y) for x, y in zip(da, db))
+
+
+def test_the_carry_family_is_the_arithmetic_problems_that_carry_or_borrow():
+    from reasoning.cot.synthetic import needs_regrouping
+
+    for a, op, b, expected in [(47, "+", 38, True), (41, "+", 38, False), (91, "+", 18, True), (52, "-", 17, True),
+                               (58, "-", 17, False), (90, "-", 36, True), (28, "*", 8, True), (21, "*", 4, False),
+                               (80, "*", 9, False), (96, "*", 9, False), (68, "*", 9, True)]:
+        assert needs_regrouping(a, op, b) is expected, (a, op, b)
+    train = synthetic_rows(400, seed=1, split="train", families=["arithmetic_carry"], difficulty=1)
+    test = synthetic_rows(200, seed=0, split="test", families=["arithmetic_carry"], difficulty=1)
+    ops = set()
+    for row in train + test:
+        a, op, b = D1_PROMPT.match(row.problem).groups()
+        ops.add(op)
+        assert _carry_by_hand(int(a), op, int(b)), row.problem
+        assert row.answer == str({"+": int(a) + int(b), "-": int(a) - int(b), "*": int(a) * int(b)}[op])
+        assert all(holds for _line, holds in verify_steps(row.completion))
+    assert ops == {"+", "-", "*"}
+    # The same canonical problems as `arithmetic`, so the same split: a held-out carry problem is never trained on.
+    assert all(split_of(r.metadata["canonical"]) == "train" for r in train)
+    assert not {r.metadata["canonical"] for r in train} & {r.metadata["canonical"] for r in test}
+    assert len({r.metadata["canonical"] for r in test}) == 200
+
+
+def test_the_carry_family_is_opt_in_so_default_data_sets_do_not_change():
+    assert "arithmetic_carry" not in FAMILIES
+    rows = synthetic_rows(400, seed=0)
+    assert "arithmetic_carry" not in {r.metadata["family"] for r in rows}
+    with pytest.raises(InputError, match="arithmetic_carry"):  # the error lists it among the known families
+        synthetic_rows(1, families=["arithmetic_cary"])

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from reasoning.config import option, parse_config, require
-from reasoning.cot.synthetic import DIFFICULTIES, FAMILIES, SPLITS
+from reasoning.cot.synthetic import DIFFICULTIES, FAMILIES, KNOWN_FAMILIES, SPLITS
 from reasoning.fileio import InputError, exit_cleanly_on_sigterm
 from reasoning.s3client import StorageError
 from reasoning.schema import ReasoningType
@@ -62,14 +62,16 @@ class SyntheticConfig:
     num_samples: int = option(10000, "number of rows")
     seed: int = option(0, "random seed (same seed and options -> same file)")
     split: str = option("train", "problem split; test problems never occur in train", choices=list(SPLITS))
-    families: list[str] = option(default_factory=list, help=f"problem families (default all): {', '.join(FAMILIES)}")
+    families: list[str] = option(default_factory=list, help=f"problem families (default: {', '.join(FAMILIES)}; also: "
+                                  f"{', '.join(sorted(set(KNOWN_FAMILIES) - set(FAMILIES)))})")
     difficulty: int | None = option(None, "difficulty 1-3 (default: mixed)", choices=list(DIFFICULTIES))
 
     def __post_init__(self):
         require(bool(self.output), "is required", "--output")
         require(self.num_samples >= 1, "must be positive", "--num-samples")
         for family in self.families:
-            require(family in FAMILIES, f"unknown family {family!r}; known: {', '.join(FAMILIES)}", "--families")
+            require(family in KNOWN_FAMILIES, f"unknown family {family!r}; known: {', '.join(KNOWN_FAMILIES)}",
+                    "--families")
 
 
 def run_convert(config: CoTConfig) -> dict:

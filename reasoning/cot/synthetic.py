@@ -15,6 +15,10 @@ Families (``difficulty`` 1-3 scales the numbers and the number of steps):
 - ``word_problem``: multi-step stories (buy, share, remove) whose steps are equations.
 - ``linear_equation``: ``a*x + b = c`` (1), ``a*x + b = c*x + d`` (2, 3) with integer roots.
 - ``fraction_percent``: percent of a number, percent change, sums of fractions.
+- ``arithmetic_carry`` (only when named; not among the default families): the ``arithmetic``
+  problems whose column method needs a carry or a borrow (``47 + 38``, ``52 - 17``, ``28 * 8``:
+  ``160 + 64``), which is where a small model that has learnt the format still slips. Same
+  canonical form, so the same train/test split as ``arithmetic``.
 
 Train/test split: a problem's split is a pure function of its canonical form (operands and
 operation, commutative operands sorted), hashed; about 10 % of the problem space is held out
@@ -33,7 +37,9 @@ from fractions import Fraction
 from reasoning.fileio import InputError
 from reasoning.schema import THINK_CLOSE, THINK_OPEN, ReasoningType, Row
 
-FAMILIES = ("arithmetic", "word_problem", "linear_equation", "fraction_percent")
+FAMILIES = ("arithmetic", "word_problem", "linear_equation", "fraction_percent")  # drawn when none is named
+EXTRA_FAMILIES = ("arithmetic_carry",)  # only when named: adding one to FAMILIES would change every default data set
+KNOWN_FAMILIES = FAMILIES + EXTRA_FAMILIES
 SPLITS = ("train", "test")
 DIFFICULTIES = (1, 2, 3)
 TEST_SHARE_PERCENT = 10
@@ -118,24 +124,70 @@ def _multiply_steps(a: int, b: int) -> list[str]:
     return steps
 
 
-def make_arithmetic(rng: random.Random, difficulty: int) -> Problem:
+def _draw_arithmetic(rng: random.Random, difficulty: int) -> tuple[int, str, int]:
     op = rng.choice(["+", "-", "*"])
     if op in "+-":
         low, high = _digits_range(difficulty + 1)
         a, b = rng.randint(low, high), rng.randint(low, high)
         if op == "-" and b > a:
             a, b = b, a  # non-negative differences: the answers stay simple numbers
-        steps = _add_or_subtract_steps(a, b, op)
-        answer = a + b if op == "+" else a - b
     else:
         a_digits, b_digits = {1: (2, 1), 2: (2, 2), 3: (3, 2)}[difficulty]
         a = rng.randint(*_digits_range(a_digits))
         b = rng.randint(2, 9) if b_digits == 1 else rng.randint(*_digits_range(b_digits))
+    return a, op, b
+
+
+def _digits_low_first(n: int, width: int) -> list[int]:
+    return [(n // 10 ** i) % 10 for i in range(width)]
+
+
+def needs_regrouping(a: int, op: str, b: int) -> bool:
+    """Does the column method need a carry (``+``), a borrow (``-``), or a carry when adding the
+    partial products (``*``: 28 * 8 = 160 + 64)?
+
+    >>> needs_regrouping(47, "+", 38), needs_regrouping(41, "+", 38), needs_regrouping(52, "-", 17)
+    (True, False, True)
+    >>> needs_regrouping(58, "-", 17), needs_regrouping(28, "*", 8), needs_regrouping(21, "*", 4)
+    (False, True, False)
+    """
+    if op == "*":  # the partial products _multiply_steps adds up
+        products = [p * b for p in _place_parts(a) if p] if b < 10 else [a * p for p in _place_parts(b) if p]
+        total = 0
+        for product in products:
+            if needs_regrouping(total, "+", product):
+                return True
+            total += product
+        return False
+    width = max(len(str(a)), len(str(b)))
+    pairs = zip(_digits_low_first(a, width), _digits_low_first(b, width), strict=True)
+    if op == "+":
+        return any(x + y >= 10 for x, y in pairs)
+    return any(x < y for x, y in pairs)
+
+
+def make_arithmetic(rng: random.Random, difficulty: int, draw=None) -> Problem:
+    a, op, b = (draw or _draw_arithmetic)(rng, difficulty)
+    if op in "+-":
+        steps = _add_or_subtract_steps(a, b, op)
+        answer = a + b if op == "+" else a - b
+    else:
         steps = _multiply_steps(a, b)
         answer = a * b
     operands = sorted((a, b)) if op in "+*" else [a, b]
     canonical = f"arithmetic:{operands[0]}{op}{operands[1]}"
     return canonical, ARITHMETIC_PROMPT.format(a=a, op=op, b=b), steps, str(answer)
+
+
+def _draw_with_regrouping(rng: random.Random, difficulty: int) -> tuple[int, str, int]:
+    while True:  # about half of difficulty-1 draws regroup (all of 2-3's products): a few draws at most
+        a, op, b = _draw_arithmetic(rng, difficulty)
+        if needs_regrouping(a, op, b):
+            return a, op, b
+
+
+def make_arithmetic_carry(rng: random.Random, difficulty: int) -> Problem:
+    return make_arithmetic(rng, difficulty, draw=_draw_with_regrouping)
 
 
 _NAMES = ["Ava", "Ben", "Chen", "Dana", "Eli", "Fatima", "Gus", "Hana", "Ivan", "Jade", "Kofi", "Lena"]
@@ -236,7 +288,8 @@ def make_fraction_percent(rng: random.Random, difficulty: int) -> Problem:
 
 MAKERS: dict[str, Callable[[random.Random, int], Problem]] = {
     "arithmetic": make_arithmetic, "word_problem": make_word_problem,
-    "linear_equation": make_linear_equation, "fraction_percent": make_fraction_percent}
+    "linear_equation": make_linear_equation, "fraction_percent": make_fraction_percent,
+    "arithmetic_carry": make_arithmetic_carry}
 
 
 # ------------------------------------------------------------------ public API
@@ -249,8 +302,8 @@ def check_synthetic_options(n: int, split: str, families: Sequence[str] | None,
         raise InputError(f"must be one of {', '.join(SPLITS)}, got {split!r}", field="split")
     chosen = list(families) if families else list(FAMILIES)
     for family in chosen:
-        if family not in FAMILIES:
-            raise InputError(f"unknown family {family!r}; known: {', '.join(FAMILIES)}", field="families")
+        if family not in KNOWN_FAMILIES:
+            raise InputError(f"unknown family {family!r}; known: {', '.join(KNOWN_FAMILIES)}", field="families")
     if difficulty is not None:
         if isinstance(difficulty, str) and difficulty.strip().isdigit():
             difficulty = int(difficulty)
