@@ -436,6 +436,27 @@ def test_killing_a_namespaced_sandbox_kills_every_process_in_its_namespace():
         process.wait()
 
 
+def test_the_namespace_init_is_killed_even_when_it_left_the_process_group():
+    # Without --kill-child, and with the namespace's init in a session of its own, neither the
+    # parent's death nor the process-group kill reaches it: only the direct kill of the init does.
+    marker = _marker()
+    prefix = [arg for arg in sandbox._probe_namespaces() if arg != "--kill-child"]
+    inner = "import os, time\nos.setsid()\ntime.sleep(30)\n"
+    process = subprocess.Popen([*prefix, sys.executable, "-c", inner, marker], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not (
+                (pids := _processes_with(marker)) and sandbox._pid_namespace(pids[-1]) != sandbox._pid_namespace(
+                    os.getpid()) and os.getsid(pids[-1]) == pids[-1]):
+            time.sleep(0.02)
+        assert sandbox._kill_sandbox(process, True) == []
+        assert _processes_with(marker) == []
+    finally:
+        _kill_all(_processes_with(marker))
+        process.kill()
+        process.wait()
+
+
 def test_killing_an_unisolated_sandbox_kills_its_process_group():
     marker = _marker()
     process = subprocess.Popen(["/bin/sh", "-c", f"/bin/sleep {marker} & wait"], start_new_session=True)
