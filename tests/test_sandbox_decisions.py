@@ -362,6 +362,8 @@ def test_the_tail_reader_keeps_the_last_bytes_counts_all_and_closes_its_pipe():
         os.fstat(reader.fd)
     exact = _read_all(b"x" * 16, limit=8)  # exactly twice the limit: not trimmed yet
     assert len(exact.data) == 16 and exact.text() == "x" * 8 and exact.total == 16
+    over = _read_all(b"y" * 17, limit=8)  # one byte over: trimmed to the limit
+    assert len(over.data) == 8 and over.total == 17
     assert reader.daemon  # a reader never keeps the trainer's interpreter alive
 
 
