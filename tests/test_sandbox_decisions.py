@@ -106,6 +106,14 @@ def test_the_entry_point_is_checked_only_when_given():
     assert "check() or g() is not defined" in run_program(wrong, timeout=0.5, entry_point="g").detail
 
 
+def test_a_killed_sandbox_returns_at_once_not_at_the_kill_deadline():
+    # After killing a running sandbox the parent waits for its namespace to empty, for at most
+    # 5 s: an empty one must end the wait at once (a GRPO step runs hundreds of these).
+    started = time.monotonic()
+    assert run_program("import time\ntime.sleep(30)\n", timeout=0.2).status == "timeout"
+    assert time.monotonic() - started < 3
+
+
 def test_a_timeout_says_how_long_and_shows_the_output_so_far():
     sleeper = "import sys, time\nsys.stderr.write('started\\n')\nsys.stderr.flush()\ntime.sleep(30)\n"
     assert run_program(sleeper, timeout=0.3) == SandboxResult(False, "timeout", "exceeded 0.3s\nstarted\n")
