@@ -257,6 +257,7 @@ def test_the_checkpoint_prefix_is_per_run():
     assert run_checkpoint_prefix("", "run-1") == ""
     assert run_checkpoint_prefix("s3://b/ckpt/", " run-1 ") == "s3://b/ckpt/run-1"
     assert run_checkpoint_prefix("/s3://b/ckpt", "r") == "/s3://b/ckpt/r"
+    assert run_checkpoint_prefix("s3://b/BOX//", "r") == "s3://b/BOX/r"  # only slashes are stripped
     for run_id in ("", None, "  ", "{{$.pipeline_job_uuid}}"):
         with pytest.raises(InputError) as error:
             run_checkpoint_prefix("s3://b/ckpt", run_id)
@@ -290,6 +291,7 @@ def test_grpo_config_with_checkpoints():
                       "max_completion_length": 64, "limit": 3, "dynamic_sampling": False,
                       "correctness_weight": 1.0, "format_weight": 0.2, "consistency_weight": 0.2,
                       "length_weight": 0.1, "process_weight": 0.1}
+    assert grpo_stage_config(make_parameters(), model="m", dataset="d", output="o")["dynamic_sampling"] is True
 
 
 def test_context_config():
@@ -347,6 +349,13 @@ def test_the_original_context_length_comes_from_the_config(tmp_path, monkeypatch
     assert original_context_length("minio://bucket/model") is None
     monkeypatch.setenv("HOME", str(tmp_path))
     assert original_context_length("~/model") == 2048
+    # An object-store URI is never read as a local path, even where one of that name exists.
+    for scheme in ("s3:", "minio:"):
+        (tmp_path / scheme / "bucket").mkdir(parents=True)
+        _config(tmp_path / scheme / "bucket", "model", {"max_position_embeddings": 4096})
+    monkeypatch.chdir(tmp_path)
+    assert original_context_length("s3://bucket/model") is None
+    assert original_context_length("minio://bucket/model") is None
 
 
 def test_a_cached_builtin_model_is_read_from_the_cache(tmp_path, monkeypatch):
