@@ -306,6 +306,10 @@ def test_context_config():
                       "gate_min_score": 0.5, "target_context": 8192, "scaling_type": "linear", "steps": 4}
     rescale_only = context_stage_config(params, model="m", output="o")
     assert rescale_only["dataset"] == "" and rescale_only["steps"] == 0
+    resumed = context_stage_config(make_parameters({"checkpoint_uri": "s3://b/BOX/", "lora_r": 1}), model="m",
+                                   output="o")
+    assert (resumed["checkpoint_uri"], resumed["resume"]) == ("s3://b/BOX/context", True)
+    assert (resumed["use_lora"], resumed["lora_r"], resumed["lora_alpha"]) == (True, 1, 2)
 
 
 def test_eval_models_keep_pipeline_order_and_drop_absent_ones():
@@ -381,6 +385,8 @@ def test_dataset_specs(tmp_path):
              (f"x={tmp_path}/missing.jsonl", f"dataset 'x={tmp_path}/missing.jsonl' cannot be read: field 'dataset': "
                                              f"not a file, URI or known data set: '{tmp_path}/missing.jsonl'"),
              ("synthetic:math?n=0", "dataset 'synthetic:math?n=0' has no rows")]
+    unknown = "unknown dataset '{}' (not a known name and no such file)"
+    cases += [(spec, unknown.format(spec)) for spec in ("gsm9k?a=1", "gsm9k?a=1?b")]  # '=' after '?' is no name=path
     for spec, message in cases:
         with pytest.raises(InputError) as error:
             check_dataset_spec(spec, "eval_datasets")
