@@ -123,6 +123,9 @@ if os.getpid() == 1:
     # other mount is made read-only; the shared scratch directories get private tmpfs
     # mounts (they vanish with the namespace, and hide other sandboxes' directories).
     mount(workdir.encode(), workdir, None, MS_BIND)
+    # Enter the bind mount: the directory entered above lies on the filesystem made read-only
+    # below, and the tmpfs over /tmp then hides the mount's path (the program reaches it as '.').
+    os.chdir(workdir)
     scratch = [p for p in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock")
                if os.path.isdir(p) and not os.path.islink(p)]
     for point, options in reversed(mounts()):
@@ -315,6 +318,13 @@ def _sandbox_uid():
 def _children(pid: int) -> list[int]:
     with contextlib.suppress(OSError, ValueError):
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return _children_from_stat(pid)
+
+
+def _children_from_stat(pid: int) -> list[int]:
+    """Where the kernel has no ``/proc/PID/task/PID/children`` (CONFIG_PROC_CHILDREN off): every
+    process whose parent is ``pid``, read from ``/proc/*/stat`` (the name before the last ')'
+    may itself contain ') ', hence the rsplit)."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
