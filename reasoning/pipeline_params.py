@@ -241,16 +241,22 @@ def task_placement(params: PipelineParameters) -> dict[str, Any]:
 
     - ``train_task_gpus``: GPUs of a training task's own pod. With several nodes that pod only
       submits and follows the TrainJob, so it holds none.
-    - ``train_tolerations`` / ``eval_tolerations``: the GPU taint toleration only for tasks that
-      request GPUs; a CPU task has no business on a GPU node.
-    - ``train_node_selector`` / ``eval_node_selector``: ``gpu_node_selector`` likewise, so a pod without
-      the toleration is never pinned to tainted nodes (it would stay Pending).
+    - ``context_task_gpus`` / ``cot_task_gpus``: the same for the optional stages, 0 when the stage
+      is off: its task still runs (the graph is flat) but only writes a skipped marker, and must
+      not wait for a GPU node to do that. CoT wants GPUs (``eval_gpu_count``) only to sample a teacher.
+    - ``<kind>_tolerations``: the GPU taint toleration only for tasks that request GPUs; a CPU
+      task has no business on a GPU node.
+    - ``<kind>_node_selector``: ``gpu_node_selector`` likewise, so a pod without the toleration is
+      never pinned to tainted nodes (it would stay Pending).
     """
     train_gpus = params.gpu_count if params.num_nodes == 1 else 0
-    placement: dict[str, Any] = {"train_task_gpus": train_gpus}
-    for kind, gpus in (("train", train_gpus), ("eval", params.eval_gpu_count)):
-        placement[f"{kind}_tolerations"] = [dict(GPU_TOLERATION)] if gpus > 0 else []
-        placement[f"{kind}_node_selector"] = dict(params.gpu_node_selector) if gpus > 0 else {}
+    gpus = {"train": train_gpus, "context": train_gpus if params.enable_context else 0,
+            "cot": params.eval_gpu_count if params.enable_cot and params.teacher_model else 0,
+            "eval": params.eval_gpu_count}
+    placement: dict[str, Any] = {f"{kind}_task_gpus": gpus[kind] for kind in ("train", "context", "cot")}
+    for kind, count in gpus.items():
+        placement[f"{kind}_tolerations"] = [dict(GPU_TOLERATION)] if count > 0 else []
+        placement[f"{kind}_node_selector"] = dict(params.gpu_node_selector) if count > 0 else {}
     return placement
 
 
