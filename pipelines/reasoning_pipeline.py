@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kfp import dsl, kubernetes
+from kfp.dsl.types import type_utils
 
 from components import _common
 from components.evaluate.component import build as build_evaluate
@@ -49,7 +50,7 @@ from reasoning.cluster_settings import (
     OBJECT_STORE_SECRET,
     SETTINGS_CONFIG_MAP,
 )
-from reasoning.pipeline_params import parameter_defaults
+from reasoning.pipeline_params import PARAMETER_NAMES, pipeline_docstring, pipeline_signature
 from reasoning.registry import TOKEN_ENV as REGISTRY_TOKEN_ENV
 from reasoning.registry import TOKEN_SECRET as REGISTRY_TOKEN_SECRET
 
@@ -83,7 +84,29 @@ RETRIES = {
 # have changed) and export always runs (its effect is outside the pipeline).
 CACHING = {"validate": False, "import": True, "cot": True, "train": True, "eval": True, "export": False}
 
-D = parameter_defaults()
+DESCRIPTION = ("DeepSeek-R1 style reasoning training: CoT data, SFT, context extension, GRPO, evaluation of "
+               "base vs SFT vs GRPO, export.")
+# Component inputs that are not pipeline parameters of the same name, and what the pipeline gives them
+# (every other parameter input is the pipeline parameter it is named after: ``parameter_inputs``).
+# tests/test_parameter_schema.py holds the components to this.
+WIRED_INPUTS = {
+    "run_id": "the KFP run id (dsl.PIPELINE_JOB_ID_PLACEHOLDER)",
+    "source": "import_model: base_model; import_dataset: dataset",
+    "limit": "import_dataset: train_rows",
+    "destination": "export_destination",
+    "registry_address": "model_registry_address",
+    "gpus": "eval_gpu_count (the InferenceService's GPUs)",
+    "promotion_reason": "the evaluation's promotion_reason output",
+}
+# pipeline parameters whose value a task gets from validate_parameters instead, under the same name
+DERIVED_INPUTS = {"checkpoint_uri": "validate_parameters' checkpoint_prefix: <checkpoint_uri>/<run id>"}
+
+
+def parameter_inputs(op, given: dict) -> dict:
+    """The pipeline parameters ``op`` declares as inputs (a parameter input named like a
+    PipelineParameters field), with the pipeline's values."""
+    return {name: given[name] for name, spec in op.component_spec.inputs.items()
+            if name in given and type_utils.is_parameter_type(spec.type)}
 
 
 @dataclass(frozen=True)
@@ -152,59 +175,32 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
     serve_op = build_serve_model(placement.cpu_image)
     register_op = build_register_model(placement.cpu_image)
 
-    @dsl.pipeline(name=PIPELINE_NAME,
-                  description="DeepSeek-R1 style reasoning training: CoT data, SFT, context extension, GRPO, "
-                              "evaluation of base vs SFT vs GRPO, export.")
-    def reasoning_pipeline(
-        base_model: str = D["base_model"], dataset: str = D["dataset"], train_rows: int = D["train_rows"],
-        seed: int = D["seed"],
-        enable_cot: bool = D["enable_cot"], reasoning_type: str = D["reasoning_type"],
-        teacher_model: str = D["teacher_model"],
-        sft_epochs: float = D["sft_epochs"], sft_max_steps: int = D["sft_max_steps"],
-        sft_learning_rate: float = D["sft_learning_rate"], sft_batch_size: int = D["sft_batch_size"],
-        lora_r: int = D["lora_r"], max_length: int = D["max_length"],
-        enable_context: bool = D["enable_context"], target_context: int = D["target_context"],
-        scaling_type: str = D["scaling_type"], context_dataset: str = D["context_dataset"],
-        context_steps: int = D["context_steps"],
-        long_context_lengths: str = D["long_context_lengths"], long_context_tasks: str = D["long_context_tasks"],
-        context_gate_metric: str = D["context_gate_metric"],
-        context_gate_min_score: float = D["context_gate_min_score"],
-        grpo_iterations: int = D["grpo_iterations"], group_size: int = D["group_size"],
-        grpo_learning_rate: float = D["grpo_learning_rate"], grpo_batch_size: int = D["grpo_batch_size"],
-        max_completion_length: int = D["max_completion_length"],
-        grpo_dynamic_sampling: bool = D["grpo_dynamic_sampling"],
-        correctness_weight: float = D["correctness_weight"], format_weight: float = D["format_weight"],
-        consistency_weight: float = D["consistency_weight"], length_weight: float = D["length_weight"],
-        process_weight: float = D["process_weight"],
-        eval_datasets: str = D["eval_datasets"], eval_limit: int = D["eval_limit"],
-        eval_max_new_tokens: int = D["eval_max_new_tokens"], eval_sampled_k: int = D["eval_sampled_k"],
-        export_destination: str = D["export_destination"],
-        serve_model: bool = D["serve_model"], serving_name: str = D["serving_name"],
-        register_model: bool = D["register_model"], model_registry_address: str = D["model_registry_address"],
-        registered_model_name: str = D["registered_model_name"],
-        checkpoint_uri: str = D["checkpoint_uri"],
-        gpu_type: str = D["gpu_type"], gpu_count: int = D["gpu_count"], num_nodes: int = D["num_nodes"],
-        eval_gpu_count: int = D["eval_gpu_count"], gpu_node_selector: dict = D["gpu_node_selector"],
-    ):
-        given = {name: value for name, value in locals().items() if name in D}
-        check = configure(validate_op(**given, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER), placement,
+    def reasoning_pipeline(*values):
+        # The parameters are PipelineParameters' fields (the signature set below); KFP passes them in order.
+        given = dict(zip(PARAMETER_NAMES, values, strict=True))
+
+        def call(op, **inputs) -> dsl.PipelineTask:
+            """``op`` with every pipeline parameter it declares (by name), and ``inputs``: artifacts and the
+            values wired under another name or derived by validate_parameters (WIRED_INPUTS)."""
+            return op(**{**parameter_inputs(op, given), **inputs})
+
+        check = configure(call(validate_op, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER), placement,
                           name="validate parameters", resources="light", retries="none", caching="validate")
         derived = check.outputs  # the run's checkpoint prefix and each task's GPU placement
 
         def on_gpus(task: dsl.PipelineTask, kind: str, gpus=None) -> dsl.PipelineTask:
-            return on_accelerator(task, gpu_type, gpus if gpus is not None else derived[f"{kind}_task_gpus"],
+            return on_accelerator(task, given["gpu_type"], gpus if gpus is not None else derived[f"{kind}_task_gpus"],
                                   derived[f"{kind}_tolerations"], derived[f"{kind}_node_selector"])
 
         def train(op, display: str, kind: str, **inputs) -> dsl.PipelineTask:
-            task = op(**inputs, lora_r=lora_r, seed=seed, checkpoint_uri=derived["checkpoint_prefix"],
-                      gpu_count=gpu_count, num_nodes=num_nodes)
+            task = call(op, **inputs, checkpoint_uri=derived["checkpoint_prefix"])
             configure(task, placement, name=display, resources="train", retries="train", caching="train")
             return on_gpus(task, kind)
 
-        base = configure(import_model_op(source=base_model).after(check), placement, name="import base model",
-                         resources="data", retries="io", caching="import")
-        problems = configure(import_dataset_op(source=dataset, limit=train_rows).after(check), placement,
-                             name="import dataset", resources="data", retries="io", caching="import")
+        base = configure(call(import_model_op, source=given["base_model"]).after(check), placement,
+                         name="import base model", resources="data", retries="io", caching="import")
+        problems = configure(call(import_dataset_op, source=given["dataset"], limit=given["train_rows"]).after(check),
+                             placement, name="import dataset", resources="data", retries="io", caching="import")
         rows = problems.outputs["dataset"]
         # Why one task per stage, optional or not, rather than dsl.If/Else around each optional
         # stage: kfp.local 2.17 cannot pick an artifact out of two branches (dsl.OneOf resolves
@@ -217,40 +213,26 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
         # component runs (backend/src/v2/component/launcher_v2.go, execute -> downloadArtifacts),
         # so the skipped context task reads the SFT model into its pod, and GRPO after a context
         # stage that ran reads the SFT model as well as the extended one. Reads, no new objects.
-        cot = configure(cot_op(problems=rows, enable_cot=enable_cot, reasoning_type=reasoning_type,
-                               teacher_model=teacher_model, seed=seed),
-                        placement, name="generate CoT", resources="eval", retries="io", caching="cot")
+        cot = configure(call(cot_op, problems=rows), placement, name="generate CoT", resources="eval", retries="io", caching="cot")
         on_gpus(cot, "cot")
         sft = train(sft_op, "SFT", "train", model=base.outputs["model"], dataset=rows,
-                    cot_dataset=cot.outputs["cot_dataset"], sft_epochs=sft_epochs, sft_max_steps=sft_max_steps,
-                    sft_learning_rate=sft_learning_rate, sft_batch_size=sft_batch_size, max_length=max_length,
-                    train_rows=train_rows)
+                    cot_dataset=cot.outputs["cot_dataset"])
         sft_model = sft.outputs["sft_model"]
-        context = train(context_op, "extend context", "context", model=sft_model, enable_context=enable_context,
-                        target_context=target_context, scaling_type=scaling_type, context_dataset=context_dataset,
-                        context_steps=context_steps, long_context_lengths=long_context_lengths,
-                        long_context_tasks=long_context_tasks, context_gate_metric=context_gate_metric,
-                        context_gate_min_score=context_gate_min_score)
+        context = train(context_op, "extend context", "context", model=sft_model)
         policy = context.outputs["long_model"]
-        grpo = train(grpo_op, "GRPO", "train", model=sft_model, context_model=policy, dataset=rows,
-                     grpo_iterations=grpo_iterations, group_size=group_size, grpo_learning_rate=grpo_learning_rate,
-                     grpo_batch_size=grpo_batch_size, max_completion_length=max_completion_length,
-                     train_rows=train_rows, correctness_weight=correctness_weight, format_weight=format_weight,
-                     consistency_weight=consistency_weight, length_weight=length_weight,
-                     process_weight=process_weight, grpo_dynamic_sampling=grpo_dynamic_sampling)
+        grpo = train(grpo_op, "GRPO", "train", model=sft_model, context_model=policy, dataset=rows)
         final = grpo.outputs["grpo_model"]
-        evaluation = configure(evaluate_op(base_model=base.outputs["model"], sft_model=sft_model, grpo_model=final,
-                                           eval_datasets=eval_datasets, eval_limit=eval_limit,
-                                           eval_max_new_tokens=eval_max_new_tokens, seed=seed,
-                                           eval_sampled_k=eval_sampled_k),
+        evaluation = configure(call(evaluate_op, base_model=base.outputs["model"], sft_model=sft_model,
+                                    grpo_model=final),
                                placement, name="evaluate base vs SFT vs GRPO", resources="eval", retries="io",
                                caching="eval")
-        on_gpus(evaluation, "eval", eval_gpu_count)
+        on_gpus(evaluation, "eval", given["eval_gpu_count"])
         # Export, serving and registration stay dsl.If: their conditions are parameters (which
         # kfp.local resolves), nothing after them needs their outputs, and a task that is not
         # started downloads no model (register_model reads four).
-        with dsl.If(export_destination != "", name="export"):
-            export = configure(export_op(model=final, destination=export_destination),
+        destination = given["export_destination"]
+        with dsl.If(destination != "", name="export"):
+            export = configure(call(export_op, model=final, destination=destination),
                                placement, name="export final model", resources="data", retries="io",
                                caching="export")
             # Serving and registration are gated on the evaluation: only a model ahead of the one it started
@@ -258,21 +240,18 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
             # section says why not. Both need the exported copy (validation asks for an s3:// destination),
             # so they sit inside the export branch and run after it.
             with dsl.If(evaluation.outputs["promote"] == True, name="promoted"):  # noqa: E712 - a KFP condition
-                with dsl.If(serve_model == True, name="serve"):  # noqa: E712
-                    configure(serve_op(model=final, destination=export_destination,
-                                       serving_name=serving_name, gpus=eval_gpu_count,
-                                       promotion_reason=evaluation.outputs["promotion_reason"]).after(export),
+                with dsl.If(given["serve_model"] == True, name="serve"):  # noqa: E712
+                    configure(call(serve_op, model=final, destination=destination, gpus=given["eval_gpu_count"],
+                                   promotion_reason=evaluation.outputs["promotion_reason"]).after(export),
                               placement, name="InferenceService for the promoted model", resources="light",
                               retries="io", caching="export")
-                with dsl.If(register_model == True, name="register"):  # noqa: E712
+                with dsl.If(given["register_model"] == True, name="register"):  # noqa: E712
                     registered = configure(
-                        register_op(model=final, sft_model=sft_model, policy=policy,
-                                    base_model=base.outputs["model"], problems=rows,
-                                    evaluation=evaluation.outputs["metrics"], destination=export_destination,
-                                    registry_address=model_registry_address,
-                                    registered_model_name=registered_model_name,
-                                    run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-                                    promotion_reason=evaluation.outputs["promotion_reason"]).after(export),
+                        call(register_op, model=final, sft_model=sft_model, policy=policy,
+                             base_model=base.outputs["model"], problems=rows,
+                             evaluation=evaluation.outputs["metrics"], destination=destination,
+                             registry_address=given["model_registry_address"], run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                             promotion_reason=evaluation.outputs["promotion_reason"]).after(export),
                         placement, name="register in Model Registry", resources="light", retries="io",
                         caching="export")
                     # optional: without it the client sends the pod's ServiceAccount token
@@ -280,7 +259,9 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
                                                  secret_key_to_env={REGISTRY_TOKEN_ENV: REGISTRY_TOKEN_ENV},
                                                  optional=True)
 
-    return reasoning_pipeline
+    reasoning_pipeline.__signature__ = pipeline_signature()
+    reasoning_pipeline.__doc__ = pipeline_docstring(DESCRIPTION)
+    return dsl.pipeline(name=PIPELINE_NAME, description=DESCRIPTION)(reasoning_pipeline)
 
 
 reasoning_pipeline = build_pipeline()

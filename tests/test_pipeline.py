@@ -11,7 +11,13 @@ import pytest
 import yaml
 
 from reasoning.fileio import InputError
-from reasoning.pipeline_params import PipelineParameters, load_pipeline_recipe, parameter_defaults, validate_parameters
+from reasoning.pipeline_params import (
+    PipelineParameters,
+    load_pipeline_recipe,
+    parameter_defaults,
+    parameter_type,
+    validate_parameters,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "pipelines" / "reasoning_pipeline.yaml"
@@ -255,8 +261,16 @@ def test_pipeline_parameters_match_the_parameter_dataclass(compiled):
     defaults = parameter_defaults()
     assert list(signature.parameters) == [f.name for f in dataclasses.fields(PipelineParameters)]
     assert {name: p.default for name, p in signature.parameters.items()} == defaults
+    fields = dataclasses.fields(PipelineParameters)
+    assert {name: p.annotation for name, p in signature.parameters.items()} == {f.name: parameter_type(f)
+                                                                                for f in fields}
     _, spec, _ = compiled
-    assert set(spec["root"]["inputDefinitions"]["parameters"]) == set(defaults)
+    inputs = spec["root"]["inputDefinitions"]["parameters"]
+    assert set(inputs) == set(defaults)
+    # the run form in the Kubeflow UI: each parameter's type and its help from the dataclass
+    kinds = {str: "STRING", int: "NUMBER_INTEGER", float: "NUMBER_DOUBLE", bool: "BOOLEAN", dict: "STRUCT"}
+    assert {f.name: (inputs[f.name]["parameterType"], inputs[f.name]["description"]) for f in fields} == {
+        f.name: (kinds[parameter_type(f)], f.metadata["help"]) for f in fields}
 
 
 def test_every_pipeline_recipe_is_valid():

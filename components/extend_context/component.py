@@ -17,6 +17,7 @@ def extend_context(model: Input[Model], long_model: Output[Model], enable_contex
 
     With long_context_lengths the stage evaluates each scaling type, keeps the best and fails
     (exit 3, GRPO never starts) when the gate refuses it; its report is in the output."""
+    given = dict(locals())  # the arguments, before any import adds a name
     from reasoning.pipeline_steps import skip_stage
 
     if not enable_context:
@@ -24,16 +25,10 @@ def extend_context(model: Input[Model], long_model: Output[Model], enable_contex
                                               "enable_context is false: GRPO trains the SFT model"))
         return
     from reasoning.artifacts import read_metadata
-    from reasoning.pipeline_params import context_stage_config, make_parameters
+    from reasoning.pipeline_params import context_stage_config, make_parameters, pipeline_values
     from reasoning.pipeline_steps import artifact_metadata, run_training_stage
 
-    params = make_parameters(dict(target_context=target_context, scaling_type=scaling_type,
-                                  context_steps=context_steps, context_dataset=context_dataset,
-                                  lora_r=lora_r, seed=seed, checkpoint_uri=checkpoint_uri, gpu_count=gpu_count,
-                                  num_nodes=num_nodes, long_context_lengths=long_context_lengths,
-                                  long_context_tasks=long_context_tasks,
-                                  context_gate_metric=context_gate_metric,
-                                  context_gate_min_score=context_gate_min_score))
+    params = make_parameters(pipeline_values(given))
     config = context_stage_config(params, model=model.path, output=long_model.path,
                                   dataset=context_dataset or None)
     run_training_stage("context", config, gpus=gpu_count, num_nodes=num_nodes)

@@ -12,7 +12,8 @@ def reasoning_grpo(model: Input[Model], dataset: Input[Dataset], grpo_model: Out
                    num_nodes: int, grpo_dynamic_sampling: bool, context_model: Input[Model] = None):
     """GRPO on the problems' reference answers, starting from the context-extended model, or from
     ``model`` (the SFT model) when that stage was skipped; logs the final reward and KL."""
-    from reasoning.pipeline_params import grpo_stage_config, make_parameters
+    given = dict(locals())  # the arguments, before any import adds a name
+    from reasoning.pipeline_params import grpo_stage_config, make_parameters, pipeline_values
     from reasoning.pipeline_steps import (
         artifact_metadata,
         dataset_rows,
@@ -21,14 +22,7 @@ def reasoning_grpo(model: Input[Model], dataset: Input[Dataset], grpo_model: Out
         stage_input,
     )
 
-    params = make_parameters(dict(grpo_iterations=grpo_iterations, group_size=group_size,
-                                  grpo_learning_rate=grpo_learning_rate, grpo_batch_size=grpo_batch_size,
-                                  max_completion_length=max_completion_length, lora_r=lora_r,
-                                  train_rows=train_rows, seed=seed, correctness_weight=correctness_weight,
-                                  format_weight=format_weight, consistency_weight=consistency_weight,
-                                  length_weight=length_weight, process_weight=process_weight,
-                                  checkpoint_uri=checkpoint_uri, gpu_count=gpu_count, num_nodes=num_nodes,
-                                  grpo_dynamic_sampling=grpo_dynamic_sampling))
+    params = make_parameters(pipeline_values(given))
     policy = stage_input(context_model.path if context_model is not None else None, model.path, stage="context")
     config = grpo_stage_config(params, model=str(policy), dataset=str(dataset_rows(dataset.path)),
                                output=grpo_model.path)

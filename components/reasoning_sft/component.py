@@ -10,7 +10,8 @@ def reasoning_sft(model: Input[Model], dataset: Input[Dataset], sft_model: Outpu
                   gpu_count: int, num_nodes: int, cot_dataset: Input[Dataset] = None):
     """SFT with LoRA (merged into the saved model) on the CoT rows, or on ``dataset`` when the CoT
     stage was skipped; logs the final training metrics."""
-    from reasoning.pipeline_params import make_parameters, sft_stage_config
+    given = dict(locals())  # the arguments, before any import adds a name
+    from reasoning.pipeline_params import make_parameters, pipeline_values, sft_stage_config
     from reasoning.pipeline_steps import (
         artifact_metadata,
         dataset_rows,
@@ -19,10 +20,7 @@ def reasoning_sft(model: Input[Model], dataset: Input[Dataset], sft_model: Outpu
         stage_input,
     )
 
-    params = make_parameters(dict(sft_epochs=sft_epochs, sft_max_steps=sft_max_steps,
-                                  sft_learning_rate=sft_learning_rate, sft_batch_size=sft_batch_size,
-                                  lora_r=lora_r, max_length=max_length, train_rows=train_rows, seed=seed,
-                                  checkpoint_uri=checkpoint_uri, gpu_count=gpu_count, num_nodes=num_nodes))
+    params = make_parameters(pipeline_values(given))
     rows = stage_input(cot_dataset.path if cot_dataset is not None else None, dataset.path, stage="cot")
     config = sft_stage_config(params, model=model.path, dataset=str(dataset_rows(rows)), output=sft_model.path)
     result = run_training_stage("sft", config, gpus=gpu_count, num_nodes=num_nodes)
