@@ -153,6 +153,33 @@ def run_training_stage(stage: str, config: dict[str, Any], *, gpus: int = 0, num
     return result
 
 
+def train_in_pipeline(stage: str, arguments: dict[str, Any], *, model: str | os.PathLike, output: str | os.PathLike,
+                      dataset: str | os.PathLike | None = None, log_metric: Any = None) -> dict[str, Any]:
+    """What a training component (sft, context, grpo) does: the pipeline parameters among its
+    ``arguments`` (``locals()`` on entry) make the stage config, the stage runs through the launcher,
+    each final metric goes to ``log_metric(name, value)`` (KFP's Metrics.log_metric); returns the
+    output's UI metadata. ``dataset``: a Dataset artifact directory, or the context stage's spec."""
+    from reasoning.pipeline_params import (
+        context_stage_config,
+        grpo_stage_config,
+        make_parameters,
+        pipeline_values,
+        sft_stage_config,
+    )
+    params = make_parameters(pipeline_values(arguments))
+    if stage == "context":
+        config = context_stage_config(params, model=str(model), output=str(output),
+                                      dataset=str(dataset) if dataset else None)
+    else:
+        build = {"sft": sft_stage_config, "grpo": grpo_stage_config}[stage]
+        config = build(params, model=str(model), dataset=str(dataset_rows(dataset)), output=str(output))
+    result = run_training_stage(stage, config, gpus=params.gpu_count, num_nodes=params.num_nodes)
+    if log_metric is not None:
+        for name, value in numeric_metrics(result.get("metrics", {})).items():
+            log_metric(name, value)
+    return artifact_metadata(output)
+
+
 def exchange_prefix(config: dict[str, Any]) -> str:
     """Where a multi-node stage's inputs and output travel: beside its checkpoints (a per-run prefix)."""
     checkpoints = str(config.get("checkpoint_uri") or "")
@@ -263,4 +290,4 @@ def _plain(value: Any) -> Any:
 
 __all__ = ["ROWS_FILE", "artifact_metadata", "dataset_rows", "evaluate_models", "export_model",
            "generate_cot", "import_dataset", "import_model", "numeric_metrics", "report_file", "run_training_stage",
-           "skip_stage", "skipped_reason", "stage_input", "through_object_store"]
+           "skip_stage", "skipped_reason", "stage_input", "through_object_store", "train_in_pipeline"]

@@ -25,14 +25,10 @@ def extend_context(model: Input[Model], long_model: Output[Model], enable_contex
                                               "enable_context is false: GRPO trains the SFT model"))
         return
     from reasoning.artifacts import read_metadata
-    from reasoning.pipeline_params import context_stage_config, make_parameters, pipeline_values
-    from reasoning.pipeline_steps import artifact_metadata, run_training_stage
+    from reasoning.pipeline_steps import train_in_pipeline
 
-    params = make_parameters(pipeline_values(given))
-    config = context_stage_config(params, model=model.path, output=long_model.path,
-                                  dataset=context_dataset or None)
-    run_training_stage("context", config, gpus=gpu_count, num_nodes=num_nodes)
-    long_model.metadata.update(artifact_metadata(long_model.path))
+    long_model.metadata.update(train_in_pipeline("context", given, model=model.path, dataset=context_dataset,
+                                                 output=long_model.path))
     long_model.metadata.update({"target_context": target_context, "scaling_type": scaling_type})
     proof = (read_metadata(long_model.path).get("lineage") or {}).get("long_context")
     if proof:  # the sweep's choice and the gate, where the UI shows them

@@ -13,23 +13,11 @@ def reasoning_grpo(model: Input[Model], dataset: Input[Dataset], grpo_model: Out
     """GRPO on the problems' reference answers, starting from the context-extended model, or from
     ``model`` (the SFT model) when that stage was skipped; logs the final reward and KL."""
     given = dict(locals())  # the arguments, before any import adds a name
-    from reasoning.pipeline_params import grpo_stage_config, make_parameters, pipeline_values
-    from reasoning.pipeline_steps import (
-        artifact_metadata,
-        dataset_rows,
-        numeric_metrics,
-        run_training_stage,
-        stage_input,
-    )
+    from reasoning.pipeline_steps import stage_input, train_in_pipeline
 
-    params = make_parameters(pipeline_values(given))
     policy = stage_input(context_model.path if context_model is not None else None, model.path, stage="context")
-    config = grpo_stage_config(params, model=str(policy), dataset=str(dataset_rows(dataset.path)),
-                               output=grpo_model.path)
-    result = run_training_stage("grpo", config, gpus=gpu_count, num_nodes=num_nodes)
-    for name, value in numeric_metrics(result.get("metrics", {})).items():
-        metrics.log_metric(name, value)
-    grpo_model.metadata.update(artifact_metadata(grpo_model.path))
+    grpo_model.metadata.update(train_in_pipeline("grpo", given, model=policy, dataset=dataset.path,
+                                                 output=grpo_model.path, log_metric=metrics.log_metric))
 
 
 def build(base_image: str | None = None):

@@ -11,22 +11,11 @@ def reasoning_sft(model: Input[Model], dataset: Input[Dataset], sft_model: Outpu
     """SFT with LoRA (merged into the saved model) on the CoT rows, or on ``dataset`` when the CoT
     stage was skipped; logs the final training metrics."""
     given = dict(locals())  # the arguments, before any import adds a name
-    from reasoning.pipeline_params import make_parameters, pipeline_values, sft_stage_config
-    from reasoning.pipeline_steps import (
-        artifact_metadata,
-        dataset_rows,
-        numeric_metrics,
-        run_training_stage,
-        stage_input,
-    )
+    from reasoning.pipeline_steps import stage_input, train_in_pipeline
 
-    params = make_parameters(pipeline_values(given))
     rows = stage_input(cot_dataset.path if cot_dataset is not None else None, dataset.path, stage="cot")
-    config = sft_stage_config(params, model=model.path, dataset=str(dataset_rows(rows)), output=sft_model.path)
-    result = run_training_stage("sft", config, gpus=gpu_count, num_nodes=num_nodes)
-    for name, value in numeric_metrics(result.get("metrics", {})).items():
-        metrics.log_metric(name, value)
-    sft_model.metadata.update(artifact_metadata(sft_model.path))
+    sft_model.metadata.update(train_in_pipeline("sft", given, model=model.path, dataset=rows, output=sft_model.path,
+                                                log_metric=metrics.log_metric))
     sft_model.metadata["base_model"] = model.metadata.get("source") or model.metadata.get("base_model", "")
 
 
