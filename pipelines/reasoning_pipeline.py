@@ -206,14 +206,15 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
         # stage: kfp.local 2.17 cannot pick an artifact out of two branches (dsl.OneOf resolves
         # parameters only: kfp/local/orchestrator/orchestrator_utils.py, get_dag_output_artifacts,
         # "Expected 1 artifact in ArtifactSelectorSpec"), and repeating the downstream graph in each
-        # branch made 90 component specs. A switched-off stage writes a skipped marker (no copy of
+        # branch made 135 component specs in 948 KB of YAML. A switched-off stage writes a skipped marker (no copy of
         # a model in the store), asks for no GPU, and the task after it keeps the input the stage
         # would have changed (reasoning.pipeline_steps.stage_input). What it still costs on a
         # cluster: its pod starts, and the KFP launcher downloads every input artifact before the
         # component runs (backend/src/v2/component/launcher_v2.go, execute -> downloadArtifacts),
         # so the skipped context task reads the SFT model into its pod, and GRPO after a context
         # stage that ran reads the SFT model as well as the extended one. Reads, no new objects.
-        cot = configure(call(cot_op, problems=rows), placement, name="generate CoT", resources="eval", retries="io", caching="cot")
+        cot = configure(call(cot_op, problems=rows), placement, name="generate CoT", resources="eval", retries="io",
+                        caching="cot")
         on_gpus(cot, "cot")
         sft = train(sft_op, "SFT", "train", model=base.outputs["model"], dataset=rows,
                     cot_dataset=cot.outputs["cot_dataset"])
