@@ -1,14 +1,14 @@
 """The DeepSeek-R1 style training pipeline, wired from the components in ``components/``.
 
-    validate_parameters -> import_model, import_dataset
-      -> [generate_cot] -> reasoning_sft -> [extend_context] -> reasoning_grpo
-      -> evaluate (base vs SFT vs GRPO) -> [export_model -> if promoted: [serve_model], [register_model]]
+    validate_parameters -> import_model, import_dataset -> generate_cot -> reasoning_sft
+      -> extend_context -> reasoning_grpo -> evaluate (base vs SFT vs GRPO)
+      -> [export_model -> if promoted: [serve_model], [register_model]]
 
-Optional stages are ``dsl.If``/``dsl.Else`` pairs; each branch calls the same sub-pipeline
-(``train_and_report``: SFT -> [context] -> ``rl_and_report``: GRPO -> evaluate -> [export])
-with what that branch produced, so downstream tasks always get the model the run actually
-made (SFT on CoT rows or on the rows as they are; GRPO on the context-extended model or
-on the SFT model). Every cluster setting is made here, where the
+One task per stage, optional stages included: a switched-off stage (``enable_cot``,
+``enable_context``) runs, writes a skipped marker instead of a model or rows, and the task
+after it takes both that output and what the stage would have changed, and keeps one
+(``reasoning.pipeline_steps.stage_input``). So the Kubeflow UI shows the five stages once,
+and kfp.local runs the very graph that is compiled. Every cluster setting is made here, where the
 pipeline is assembled: images, resources, accelerators, tolerations, node selectors,
 retries, caching, step timeouts, the object-store and Hub-token secrets, the settings
 ConfigMap and each task's own cache volume.
@@ -16,19 +16,18 @@ ConfigMap and each task's own cache volume.
 The first task (validate_parameters) also derives what depends on several parameters or on
 the run: the per-run checkpoint prefix (``<checkpoint_uri>/<KFP run id>``) and GPU placement
 (GPU requests, the GPU toleration and node selector only for tasks that get GPUs; a
-multi-node training task's own pod gets none, its TrainJob does).
+multi-node training task's own pod gets none, its TrainJob does; a switched-off stage none).
 
 Compile (writes pipelines/reasoning_pipeline.yaml):
     python -m pipelines.cli compile --image-registry ghcr.io/example --image-tag 0.1.0
 """
 
-import inspect
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from kfp import dsl, kubernetes
-from kfp.dsl import Dataset, Input, Model
+from kfp.dsl.types import type_utils
 
 from components import _common
 from components.evaluate.component import build as build_evaluate
@@ -51,7 +50,7 @@ from reasoning.cluster_settings import (
     OBJECT_STORE_SECRET,
     SETTINGS_CONFIG_MAP,
 )
-from reasoning.pipeline_params import parameter_defaults
+from reasoning.pipeline_params import PARAMETER_NAMES, pipeline_docstring, pipeline_signature
 from reasoning.registry import TOKEN_ENV as REGISTRY_TOKEN_ENV
 from reasoning.registry import TOKEN_SECRET as REGISTRY_TOKEN_SECRET
 
@@ -85,7 +84,29 @@ RETRIES = {
 # have changed) and export always runs (its effect is outside the pipeline).
 CACHING = {"validate": False, "import": True, "cot": True, "train": True, "eval": True, "export": False}
 
-D = parameter_defaults()
+DESCRIPTION = ("DeepSeek-R1 style reasoning training: CoT data, SFT, context extension, GRPO, evaluation of "
+               "base vs SFT vs GRPO, export.")
+# Component inputs that are not pipeline parameters of the same name, and what the pipeline gives them
+# (every other parameter input is the pipeline parameter it is named after: ``parameter_inputs``).
+# tests/test_parameter_schema.py holds the components to this.
+WIRED_INPUTS = {
+    "run_id": "the KFP run id (dsl.PIPELINE_JOB_ID_PLACEHOLDER)",
+    "source": "import_model: base_model; import_dataset: dataset",
+    "limit": "import_dataset: train_rows",
+    "destination": "export_destination",
+    "registry_address": "model_registry_address",
+    "gpus": "eval_gpu_count (the InferenceService's GPUs)",
+    "promotion_reason": "the evaluation's promotion_reason output",
+}
+# pipeline parameters whose value a task gets from validate_parameters instead, under the same name
+DERIVED_INPUTS = {"checkpoint_uri": "validate_parameters' checkpoint_prefix: <checkpoint_uri>/<run id>"}
+
+
+def parameter_inputs(op, given: dict) -> dict:
+    """The pipeline parameters ``op`` declares as inputs (a parameter input named like a
+    PipelineParameters field), with the pipeline's values."""
+    return {name: given[name] for name, spec in op.component_spec.inputs.items()
+            if name in given and type_utils.is_parameter_type(spec.type)}
 
 
 @dataclass(frozen=True)
@@ -144,9 +165,8 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
     validate_op = build_validate(placement.cpu_image)
     import_model_op = build_import_model(placement.cpu_image)
     import_dataset_op = build_import_dataset(placement.cpu_image)
-    cot_op = build_generate_cot(placement.cpu_image)
-    # teacher sampling and evaluation may get GPUs (eval_gpu_count): the image with CUDA torch
-    teacher_cot_op = build_generate_cot(placement.gpu_image)
+    # teacher sampling may get GPUs (cot_task_gpus): the image with CUDA torch, which templated CoT runs on too
+    cot_op = build_generate_cot(placement.gpu_image)
     sft_op = build_sft(placement.gpu_image)
     context_op = build_extend_context(placement.gpu_image)
     grpo_op = build_grpo(placement.gpu_image)
@@ -155,46 +175,65 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
     serve_op = build_serve_model(placement.cpu_image)
     register_op = build_register_model(placement.cpu_image)
 
-    def train(op, display: str, checkpoint_uri, gpu_type, gpu_count, num_nodes, train_task_gpus,
-              train_tolerations, train_node_selector, **inputs):
-        task = configure(op(**inputs, checkpoint_uri=checkpoint_uri, gpu_count=gpu_count, num_nodes=num_nodes),
-                         placement, name=display, resources="train", retries="train", caching="train")
-        return on_accelerator(task, gpu_type, train_task_gpus, train_tolerations, train_node_selector)
+    def reasoning_pipeline(*values):
+        # The parameters are PipelineParameters' fields (the signature set below); KFP passes them in order.
+        given = dict(zip(PARAMETER_NAMES, values, strict=True))
 
-    # Why sub-pipelines rather than dsl.OneOf: kfp.local (2.17) resolves OneOf for parameters
-    # only, not artifacts. Each optional stage is a dsl.If/dsl.Else pair whose branches call
-    # the same sub-pipeline with the model that branch produced, so the compiled graph and
-    # the local run are one and the same, and every downstream task gets the right model.
-    @dsl.pipeline(name="grpo-evaluate-export", description="GRPO, then evaluation of base vs SFT vs GRPO, export.")
-    def rl_and_report(
-        base_model: Input[Model], sft_model: Input[Model], policy: Input[Model], problems: Input[Dataset],
-        grpo_iterations: int, group_size: int, grpo_learning_rate: float, grpo_batch_size: int,
-        max_completion_length: int, lora_r: int, train_rows: int, seed: int,
-        correctness_weight: float, format_weight: float, consistency_weight: float, length_weight: float,
-        process_weight: float, eval_datasets: str, eval_limit: int, eval_max_new_tokens: int,
-        grpo_dynamic_sampling: bool, eval_sampled_k: int,
-        export_destination: str, serve_model: bool, serving_name: str, register_model: bool,
-        model_registry_address: str, registered_model_name: str, checkpoint_uri: str, gpu_type: str,
-        gpu_count: int, num_nodes: int, train_task_gpus: int, train_tolerations: list, train_node_selector: dict, eval_gpu_count: int,
-        eval_tolerations: list, eval_node_selector: dict,
-    ):
-        grpo = train(grpo_op, "GRPO", checkpoint_uri, gpu_type, gpu_count, num_nodes, train_task_gpus,
-                     train_tolerations, train_node_selector,
-                     model=policy, dataset=problems, grpo_iterations=grpo_iterations, group_size=group_size,
-                     grpo_learning_rate=grpo_learning_rate, grpo_batch_size=grpo_batch_size,
-                     max_completion_length=max_completion_length, lora_r=lora_r, train_rows=train_rows, seed=seed,
-                     correctness_weight=correctness_weight, format_weight=format_weight,
-                     consistency_weight=consistency_weight, length_weight=length_weight,
-                     process_weight=process_weight, grpo_dynamic_sampling=grpo_dynamic_sampling)
-        evaluation = configure(evaluate_op(base_model=base_model, sft_model=sft_model,
-                                           grpo_model=grpo.outputs["grpo_model"], eval_datasets=eval_datasets,
-                                           eval_limit=eval_limit, eval_max_new_tokens=eval_max_new_tokens, seed=seed,
-                                           eval_sampled_k=eval_sampled_k),
+        def call(op, **inputs) -> dsl.PipelineTask:
+            """``op`` with every pipeline parameter it declares (by name), and ``inputs``: artifacts and the
+            values wired under another name or derived by validate_parameters (WIRED_INPUTS)."""
+            return op(**{**parameter_inputs(op, given), **inputs})
+
+        check = configure(call(validate_op, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER), placement,
+                          name="validate parameters", resources="light", retries="none", caching="validate")
+        derived = check.outputs  # the run's checkpoint prefix and each task's GPU placement
+
+        def on_gpus(task: dsl.PipelineTask, kind: str, gpus=None) -> dsl.PipelineTask:
+            return on_accelerator(task, given["gpu_type"], gpus if gpus is not None else derived[f"{kind}_task_gpus"],
+                                  derived[f"{kind}_tolerations"], derived[f"{kind}_node_selector"])
+
+        def train(op, display: str, kind: str, **inputs) -> dsl.PipelineTask:
+            task = call(op, **inputs, checkpoint_uri=derived["checkpoint_prefix"])
+            configure(task, placement, name=display, resources="train", retries="train", caching="train")
+            return on_gpus(task, kind)
+
+        base = configure(call(import_model_op, source=given["base_model"]).after(check), placement,
+                         name="import base model", resources="data", retries="io", caching="import")
+        problems = configure(call(import_dataset_op, source=given["dataset"], limit=given["train_rows"]).after(check),
+                             placement, name="import dataset", resources="data", retries="io", caching="import")
+        rows = problems.outputs["dataset"]
+        # Why one task per stage, optional or not, rather than dsl.If/Else around each optional
+        # stage: kfp.local 2.17 cannot pick an artifact out of two branches (dsl.OneOf resolves
+        # parameters only: kfp/local/orchestrator/orchestrator_utils.py, get_dag_output_artifacts,
+        # "Expected 1 artifact in ArtifactSelectorSpec"), and repeating the downstream graph in each
+        # branch made 135 component specs in 948 KB of YAML. A switched-off stage writes a skipped marker (no copy of
+        # a model in the store), asks for no GPU, and the task after it keeps the input the stage
+        # would have changed (reasoning.pipeline_steps.stage_input). What it still costs on a
+        # cluster: its pod starts, and the KFP launcher downloads every input artifact before the
+        # component runs (backend/src/v2/component/launcher_v2.go, execute -> downloadArtifacts),
+        # so the skipped context task reads the SFT model into its pod, and GRPO after a context
+        # stage that ran reads the SFT model as well as the extended one. Reads, no new objects.
+        cot = configure(call(cot_op, problems=rows), placement, name="generate CoT", resources="eval", retries="io",
+                        caching="cot")
+        on_gpus(cot, "cot")
+        sft = train(sft_op, "SFT", "train", model=base.outputs["model"], dataset=rows,
+                    cot_dataset=cot.outputs["cot_dataset"])
+        sft_model = sft.outputs["sft_model"]
+        context = train(context_op, "extend context", "context", model=sft_model)
+        policy = context.outputs["long_model"]
+        grpo = train(grpo_op, "GRPO", "train", model=sft_model, context_model=policy, dataset=rows)
+        final = grpo.outputs["grpo_model"]
+        evaluation = configure(call(evaluate_op, base_model=base.outputs["model"], sft_model=sft_model,
+                                    grpo_model=final),
                                placement, name="evaluate base vs SFT vs GRPO", resources="eval", retries="io",
                                caching="eval")
-        on_accelerator(evaluation, gpu_type, eval_gpu_count, eval_tolerations, eval_node_selector)
-        with dsl.If(export_destination != "", name="export"):
-            export = configure(export_op(model=grpo.outputs["grpo_model"], destination=export_destination),
+        on_gpus(evaluation, "eval", given["eval_gpu_count"])
+        # Export, serving and registration stay dsl.If: their conditions are parameters (which
+        # kfp.local resolves), nothing after them needs their outputs, and a task that is not
+        # started downloads no model (register_model reads four).
+        destination = given["export_destination"]
+        with dsl.If(destination != "", name="export"):
+            export = configure(call(export_op, model=final, destination=destination),
                                placement, name="export final model", resources="data", retries="io",
                                caching="export")
             # Serving and registration are gated on the evaluation: only a model ahead of the one it started
@@ -202,21 +241,18 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
             # section says why not. Both need the exported copy (validation asks for an s3:// destination),
             # so they sit inside the export branch and run after it.
             with dsl.If(evaluation.outputs["promote"] == True, name="promoted"):  # noqa: E712 - a KFP condition
-                with dsl.If(serve_model == True, name="serve"):  # noqa: E712
-                    configure(serve_op(model=grpo.outputs["grpo_model"], destination=export_destination,
-                                       serving_name=serving_name, gpus=eval_gpu_count,
-                                       promotion_reason=evaluation.outputs["promotion_reason"]).after(export),
+                with dsl.If(given["serve_model"] == True, name="serve"):  # noqa: E712
+                    configure(call(serve_op, model=final, destination=destination, gpus=given["eval_gpu_count"],
+                                   promotion_reason=evaluation.outputs["promotion_reason"]).after(export),
                               placement, name="InferenceService for the promoted model", resources="light",
                               retries="io", caching="export")
-                with dsl.If(register_model == True, name="register"):  # noqa: E712
+                with dsl.If(given["register_model"] == True, name="register"):  # noqa: E712
                     registered = configure(
-                        register_op(model=grpo.outputs["grpo_model"], sft_model=sft_model, policy=policy,
-                                    base_model=base_model, problems=problems,
-                                    evaluation=evaluation.outputs["metrics"], destination=export_destination,
-                                    registry_address=model_registry_address,
-                                    registered_model_name=registered_model_name,
-                                    run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-                                    promotion_reason=evaluation.outputs["promotion_reason"]).after(export),
+                        call(register_op, model=final, sft_model=sft_model, policy=policy,
+                             base_model=base.outputs["model"], problems=rows,
+                             evaluation=evaluation.outputs["metrics"], destination=destination,
+                             registry_address=given["model_registry_address"], run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                             promotion_reason=evaluation.outputs["promotion_reason"]).after(export),
                         placement, name="register in Model Registry", resources="light", retries="io",
                         caching="export")
                     # optional: without it the client sends the pod's ServiceAccount token
@@ -224,127 +260,9 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
                                                  secret_key_to_env={REGISTRY_TOKEN_ENV: REGISTRY_TOKEN_ENV},
                                                  optional=True)
 
-    rl_names = [name for name in inspect.signature(rl_and_report.pipeline_func).parameters
-                if name not in ("base_model", "sft_model", "policy", "problems")]
-
-    @dsl.pipeline(name="sft-context-grpo", description="SFT, optional context extension, then GRPO and evaluation.")
-    def train_and_report(
-        base_model: Input[Model], sft_rows: Input[Dataset], problems: Input[Dataset],
-        sft_epochs: float, sft_max_steps: int, sft_learning_rate: float, sft_batch_size: int, max_length: int,
-        enable_context: bool, target_context: int, scaling_type: str, context_dataset: str, context_steps: int,
-        long_context_lengths: str, long_context_tasks: str, context_gate_metric: str,
-        context_gate_min_score: float,
-        grpo_iterations: int, group_size: int, grpo_learning_rate: float, grpo_batch_size: int,
-        max_completion_length: int, lora_r: int, train_rows: int, seed: int,
-        correctness_weight: float, format_weight: float, consistency_weight: float, length_weight: float,
-        process_weight: float, eval_datasets: str, eval_limit: int, eval_max_new_tokens: int,
-        grpo_dynamic_sampling: bool, eval_sampled_k: int,
-        export_destination: str, serve_model: bool, serving_name: str, register_model: bool,
-        model_registry_address: str, registered_model_name: str, checkpoint_uri: str, gpu_type: str,
-        gpu_count: int, num_nodes: int, train_task_gpus: int, train_tolerations: list, train_node_selector: dict, eval_gpu_count: int,
-        eval_tolerations: list, eval_node_selector: dict,
-    ):
-        given = dict(locals())
-        rl = {name: given[name] for name in rl_names}
-        placing = (checkpoint_uri, gpu_type, gpu_count, num_nodes, train_task_gpus, train_tolerations,
-                   train_node_selector)
-        sft = train(sft_op, "SFT", *placing, model=base_model, dataset=sft_rows, sft_epochs=sft_epochs,
-                    sft_max_steps=sft_max_steps, sft_learning_rate=sft_learning_rate, sft_batch_size=sft_batch_size,
-                    lora_r=lora_r, max_length=max_length, train_rows=train_rows, seed=seed)
-        sft_model = sft.outputs["sft_model"]
-        context = dict(model=sft_model, target_context=target_context, scaling_type=scaling_type,
-                       context_steps=context_steps, lora_r=lora_r, seed=seed,
-                       long_context_lengths=long_context_lengths, long_context_tasks=long_context_tasks,
-                       context_gate_metric=context_gate_metric,
-                       context_gate_min_score=context_gate_min_score)
-        with dsl.If(enable_context == True, name="context-extension"):  # noqa: E712 - a KFP condition
-            with dsl.If(context_dataset != "", name="with-long-data"):
-                long_rows = configure(import_dataset_op(source=context_dataset, limit=0), placement,
-                                      name="import long dataset", resources="data", retries="io", caching="import")
-                extended = train(context_op, "extend context (long data)", *placing,
-                                 long_dataset=long_rows.outputs["dataset"], **context)
-                rl_and_report(base_model=base_model, sft_model=sft_model, policy=extended.outputs["long_model"],
-                              problems=problems, **rl)
-            with dsl.Else():
-                scaled = train(context_op, "extend context", *placing, **context)
-                rl_and_report(base_model=base_model, sft_model=sft_model, policy=scaled.outputs["long_model"],
-                              problems=problems, **rl)
-        with dsl.Else():
-            rl_and_report(base_model=base_model, sft_model=sft_model, policy=sft_model, problems=problems, **rl)
-
-    tail_names = [name for name in inspect.signature(train_and_report.pipeline_func).parameters
-                  if name not in ("base_model", "sft_rows", "problems")]
-
-    @dsl.pipeline(name=PIPELINE_NAME,
-                  description="DeepSeek-R1 style reasoning training: CoT data, SFT, context extension, GRPO, "
-                              "evaluation of base vs SFT vs GRPO, export.")
-    def reasoning_pipeline(
-        base_model: str = D["base_model"], dataset: str = D["dataset"], train_rows: int = D["train_rows"],
-        seed: int = D["seed"],
-        enable_cot: bool = D["enable_cot"], reasoning_type: str = D["reasoning_type"],
-        teacher_model: str = D["teacher_model"],
-        sft_epochs: float = D["sft_epochs"], sft_max_steps: int = D["sft_max_steps"],
-        sft_learning_rate: float = D["sft_learning_rate"], sft_batch_size: int = D["sft_batch_size"],
-        lora_r: int = D["lora_r"], max_length: int = D["max_length"],
-        enable_context: bool = D["enable_context"], target_context: int = D["target_context"],
-        scaling_type: str = D["scaling_type"], context_dataset: str = D["context_dataset"],
-        context_steps: int = D["context_steps"],
-        long_context_lengths: str = D["long_context_lengths"], long_context_tasks: str = D["long_context_tasks"],
-        context_gate_metric: str = D["context_gate_metric"],
-        context_gate_min_score: float = D["context_gate_min_score"],
-        grpo_iterations: int = D["grpo_iterations"], group_size: int = D["group_size"],
-        grpo_learning_rate: float = D["grpo_learning_rate"], grpo_batch_size: int = D["grpo_batch_size"],
-        max_completion_length: int = D["max_completion_length"],
-        grpo_dynamic_sampling: bool = D["grpo_dynamic_sampling"],
-        correctness_weight: float = D["correctness_weight"], format_weight: float = D["format_weight"],
-        consistency_weight: float = D["consistency_weight"], length_weight: float = D["length_weight"],
-        process_weight: float = D["process_weight"],
-        eval_datasets: str = D["eval_datasets"], eval_limit: int = D["eval_limit"],
-        eval_max_new_tokens: int = D["eval_max_new_tokens"], eval_sampled_k: int = D["eval_sampled_k"],
-        export_destination: str = D["export_destination"],
-        serve_model: bool = D["serve_model"], serving_name: str = D["serving_name"],
-        register_model: bool = D["register_model"], model_registry_address: str = D["model_registry_address"],
-        registered_model_name: str = D["registered_model_name"],
-        checkpoint_uri: str = D["checkpoint_uri"],
-        gpu_type: str = D["gpu_type"], gpu_count: int = D["gpu_count"], num_nodes: int = D["num_nodes"],
-        eval_gpu_count: int = D["eval_gpu_count"], gpu_node_selector: dict = D["gpu_node_selector"],
-    ):
-        given = {name: value for name, value in locals().items() if name in D}
-        check = configure(validate_op(**given, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER), placement,
-                          name="validate parameters", resources="light", retries="none", caching="validate")
-        # checkpoint_uri becomes this run's prefix; placement comes from the validated parameters
-        derived = {"checkpoint_uri": check.outputs["checkpoint_prefix"],
-                   **{name: check.outputs[name] for name in ("train_task_gpus", "train_tolerations",
-                                                             "train_node_selector", "eval_tolerations",
-                                                             "eval_node_selector")}}
-        rest = {name: derived.get(name, given.get(name)) for name in tail_names}
-        base = configure(import_model_op(source=base_model).after(check), placement, name="import base model",
-                         resources="data", retries="io", caching="import")
-        problems = configure(import_dataset_op(source=dataset, limit=train_rows).after(check), placement,
-                             name="import dataset", resources="data", retries="io", caching="import")
-        rows = problems.outputs["dataset"]
-        # Stage 1: chain-of-thought rows (from a teacher when one is given), or the rows as they are.
-        with dsl.If(enable_cot == True, name="chain-of-thought"):  # noqa: E712 - a KFP condition
-            with dsl.If(teacher_model != "", name="with-teacher"):
-                teacher = configure(import_model_op(source=teacher_model), placement, name="import teacher",
-                                    resources="data", retries="io", caching="import")
-                sampled = configure(teacher_cot_op(problems=rows, reasoning_type=reasoning_type, seed=seed,
-                                                   teacher=teacher.outputs["model"]),
-                                    placement, name="generate CoT (teacher)", resources="eval", retries="io",
-                                    caching="cot")
-                on_accelerator(sampled, gpu_type, eval_gpu_count, check.outputs["eval_tolerations"],
-                               check.outputs["eval_node_selector"])
-                train_and_report(base_model=base.outputs["model"], sft_rows=sampled.outputs["cot_dataset"],
-                                 problems=rows, **rest)
-            with dsl.Else():
-                templated = configure(cot_op(problems=rows, reasoning_type=reasoning_type, seed=seed),
-                                      placement, name="generate CoT", resources="data", retries="io", caching="cot")
-                train_and_report(base_model=base.outputs["model"], sft_rows=templated.outputs["cot_dataset"],
-                                 problems=rows, **rest)
-        with dsl.Else():
-            train_and_report(base_model=base.outputs["model"], sft_rows=rows, problems=rows, **rest)
-
-    return reasoning_pipeline
+    reasoning_pipeline.__signature__ = pipeline_signature()
+    reasoning_pipeline.__doc__ = pipeline_docstring(DESCRIPTION)
+    return dsl.pipeline(name=PIPELINE_NAME, description=DESCRIPTION)(reasoning_pipeline)
 
 
 reasoning_pipeline = build_pipeline()

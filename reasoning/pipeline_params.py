@@ -16,6 +16,7 @@ This module never imports kfp: components call it from inside their bodies.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import os
 import re
@@ -26,6 +27,7 @@ from typing import Any
 from reasoning.config import config_to_dict, load_recipe, option
 from reasoning.fileio import InputError
 from reasoning.models import DEFAULT_MODEL
+from reasoning.rewards.config import weight_option
 
 SCALING_TYPES = ("linear", "dynamic", "yarn", "ntk")
 REASONING_TYPES = ("math", "code", "logic", "planning", "tool_use", "general")
@@ -81,11 +83,12 @@ class PipelineParameters:
     max_completion_length: int = option(128, "GRPO maximum new tokens per completion")
     grpo_dynamic_sampling: bool = option(True, "GRPO dynamic sampling (DAPO): replace groups whose completions all "
                                          "got the same reward by fresh prompts (false = plain TRL sampling)")
-    correctness_weight: float = option(0.4, "reward weight: correct final answer")
-    format_weight: float = option(0.2, "reward weight: one <think> block then an answer")
-    consistency_weight: float = option(0.2, "reward weight: reasoning agrees with the answer")
-    length_weight: float = option(0.1, "reward weight: length within budget")
-    process_weight: float = option(0.1, "reward weight: quality of the reasoning steps")
+    # the reward weights' defaults and help are RewardConfig's (reasoning/rewards/config.py)
+    correctness_weight: float = weight_option("correctness_weight")
+    format_weight: float = weight_option("format_weight")
+    consistency_weight: float = weight_option("consistency_weight")
+    length_weight: float = weight_option("length_weight")
+    process_weight: float = weight_option("process_weight")
     # --- evaluation and export
     eval_datasets: str = option("synthetic-test,gsm8k-test", "comma-separated evaluation datasets (names or specs)")
     eval_limit: int = option(100, "problems per evaluation dataset")
@@ -241,21 +244,63 @@ def task_placement(params: PipelineParameters) -> dict[str, Any]:
 
     - ``train_task_gpus``: GPUs of a training task's own pod. With several nodes that pod only
       submits and follows the TrainJob, so it holds none.
-    - ``train_tolerations`` / ``eval_tolerations``: the GPU taint toleration only for tasks that
-      request GPUs; a CPU task has no business on a GPU node.
-    - ``train_node_selector`` / ``eval_node_selector``: ``gpu_node_selector`` likewise, so a pod without
-      the toleration is never pinned to tainted nodes (it would stay Pending).
+    - ``context_task_gpus`` / ``cot_task_gpus``: the same for the optional stages, 0 when the stage
+      is off: its task still runs (the graph is flat) but only writes a skipped marker, and must
+      not wait for a GPU node to do that. CoT wants GPUs (``eval_gpu_count``) only to sample a teacher.
+    - ``<kind>_tolerations``: the GPU taint toleration only for tasks that request GPUs; a CPU
+      task has no business on a GPU node.
+    - ``<kind>_node_selector``: ``gpu_node_selector`` likewise, so a pod without the toleration is
+      never pinned to tainted nodes (it would stay Pending).
     """
     train_gpus = params.gpu_count if params.num_nodes == 1 else 0
-    placement: dict[str, Any] = {"train_task_gpus": train_gpus}
-    for kind, gpus in (("train", train_gpus), ("eval", params.eval_gpu_count)):
-        placement[f"{kind}_tolerations"] = [dict(GPU_TOLERATION)] if gpus > 0 else []
-        placement[f"{kind}_node_selector"] = dict(params.gpu_node_selector) if gpus > 0 else {}
+    gpus = {"train": train_gpus, "context": train_gpus if params.enable_context else 0,
+            "cot": params.eval_gpu_count if params.enable_cot and params.teacher_model else 0,
+            "eval": params.eval_gpu_count}
+    placement: dict[str, Any] = {f"{kind}_task_gpus": gpus[kind] for kind in ("train", "context", "cot")}
+    for kind, count in gpus.items():
+        placement[f"{kind}_tolerations"] = [dict(GPU_TOLERATION)] if count > 0 else []
+        placement[f"{kind}_node_selector"] = dict(params.gpu_node_selector) if count > 0 else {}
     return placement
 
 
 def parameter_defaults() -> dict[str, Any]:
     return config_to_dict(PipelineParameters())
+
+
+PARAMETER_NAMES = tuple(field.name for field in dataclasses.fields(PipelineParameters))
+# what a field's annotation (a string: postponed annotations) is as a Kubeflow parameter type
+_PIPELINE_TYPES = {"str": str, "int": int, "float": float, "bool": bool}
+
+
+def parameter_type(field: dataclasses.Field) -> type:
+    return dict if str(field.type).startswith("dict") else _PIPELINE_TYPES[str(field.type)]
+
+
+def pipeline_signature() -> inspect.Signature:
+    """The pipeline function's parameters, made from the dataclass: every field in order with its
+    type and default (the Kubeflow run form). pipelines/reasoning_pipeline.py sets it as the
+    function's ``__signature__``, which is what the KFP compiler reads."""
+    defaults = parameter_defaults()
+    return inspect.Signature([
+        inspect.Parameter(field.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=defaults[field.name],
+                          annotation=parameter_type(field))
+        for field in dataclasses.fields(PipelineParameters)])
+
+
+def pipeline_docstring(summary: str) -> str:
+    """``summary`` and an ``Args:`` section with every field's help, from which the KFP compiler
+    takes each pipeline input's description."""
+    lines = [summary, "", "Args:"]
+    lines += [f"    {field.name}: {field.metadata['help']}" for field in dataclasses.fields(PipelineParameters)]
+    return "\n".join(lines)
+
+
+def pipeline_values(values: dict[str, Any]) -> dict[str, Any]:
+    """The pipeline parameters among a component's arguments (``locals()`` on entry): every plain
+    value whose name is a field. A component hands them to ``make_parameters`` as they are, so its
+    body never lists them again; artifacts (objects) named like a field are left out."""
+    plain = (str, int, float, bool, dict, list)
+    return {name: value for name, value in values.items() if name in PARAMETER_NAMES and isinstance(value, plain)}
 
 
 def load_pipeline_recipe(path: str | os.PathLike) -> dict[str, Any]:

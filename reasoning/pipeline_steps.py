@@ -9,7 +9,12 @@ Artifact layout inside the pipeline:
 - a Model artifact is a model directory as defined in ``reasoning.artifacts``;
 - a Dataset artifact is a directory holding ``rows.jsonl`` (the row format) and its
   lineage sidecar ``rows.jsonl.meta.json``; a directory, so the sidecar travels with
-  the rows when Kubeflow uploads the artifact.
+  the rows when Kubeflow uploads the artifact;
+- an optional stage that is switched off still runs (the graph is flat: one task per stage,
+  the same graph in kfp.local and on a cluster) but writes only a *skipped marker*, a
+  directory holding ``reasoning_artifact.json`` that says which stage and why
+  (``skip_stage``), and the task after it takes both that output and the input the stage
+  would have changed and keeps one (``stage_input``).
 """
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from reasoning.artifacts import METADATA_FILE, finish_model_artifact, read_metadata, write_dataset_metadata
-from reasoning.fileio import InputError, atomic_dir
+from reasoning.fileio import InputError, atomic_dir, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +37,45 @@ def dataset_rows(artifact: str | os.PathLike) -> Path:
     """The rows file of a Dataset artifact (a directory), or the path itself if it is a file."""
     path = Path(artifact)
     return path / ROWS_FILE if path.is_dir() else path
+
+
+def skip_stage(output_dir: str | os.PathLike, stage: str, reason: str) -> dict[str, Any]:
+    """Write the skipped marker of a disabled stage into its output artifact: a few hundred bytes
+    instead of a copy of the model or rows the stage would have passed on (on a cluster KFP
+    uploads every output artifact as a new object). Returns the artifact's UI metadata."""
+    if not reason.strip():
+        raise ValueError("a skipped stage needs a reason")
+    with atomic_dir(output_dir) as tmp:
+        write_json_atomic(tmp / METADATA_FILE, {"kind": "skipped", "stage": stage, "skipped": reason})
+    log.info("stage %s skipped: %s", stage, reason)
+    return {"kind": "skipped", "stage": stage, "skipped": reason}
+
+
+def skipped_reason(artifact: str | os.PathLike) -> str | None:
+    """Why the stage that wrote ``artifact`` was skipped, or None when it ran."""
+    path = Path(artifact)
+    if not (path / METADATA_FILE).is_file():
+        return None
+    metadata = read_metadata(path)
+    return str(metadata["skipped"]) if metadata.get("kind") == "skipped" else None
+
+
+def stage_input(produced: str | os.PathLike | None, fallback: str | os.PathLike, *, stage: str) -> Path:
+    """What the task after an optional stage works on: the stage's output, or, when the stage was
+    skipped (or not wired, as in a component test), the input it would have changed.
+
+    The one place where an optional stage's choice is made, so every consumer of the stage
+    (GRPO after context extension, SFT after CoT, registration's lineage) picks alike.
+    """
+    if produced is None:
+        return Path(fallback)
+    reason = skipped_reason(produced)
+    if reason is None:
+        if not Path(produced).exists():
+            raise InputError(f"the {stage} stage's output is missing", file=produced)
+        return Path(produced)
+    log.info("%s stage skipped (%s): using %s", stage, reason, fallback)
+    return Path(fallback)
 
 
 def _link_or_copy(src: str, dst: str) -> None:
@@ -107,6 +151,33 @@ def run_training_stage(stage: str, config: dict[str, Any], *, gpus: int = 0, num
     storage.download(remote["output"], local_output)
     result["output"] = local_output
     return result
+
+
+def train_in_pipeline(stage: str, arguments: dict[str, Any], *, model: str | os.PathLike, output: str | os.PathLike,
+                      dataset: str | os.PathLike | None = None, log_metric: Any = None) -> dict[str, Any]:
+    """What a training component (sft, context, grpo) does: the pipeline parameters among its
+    ``arguments`` (``locals()`` on entry) make the stage config, the stage runs through the launcher,
+    each final metric goes to ``log_metric(name, value)`` (KFP's Metrics.log_metric); returns the
+    output's UI metadata. ``dataset``: a Dataset artifact directory, or the context stage's spec."""
+    from reasoning.pipeline_params import (
+        context_stage_config,
+        grpo_stage_config,
+        make_parameters,
+        pipeline_values,
+        sft_stage_config,
+    )
+    params = make_parameters(pipeline_values(arguments))
+    if stage == "context":
+        config = context_stage_config(params, model=str(model), output=str(output),
+                                      dataset=str(dataset) if dataset else None)
+    else:
+        build = {"sft": sft_stage_config, "grpo": grpo_stage_config}[stage]
+        config = build(params, model=str(model), dataset=str(dataset_rows(dataset)), output=str(output))
+    result = run_training_stage(stage, config, gpus=params.gpu_count, num_nodes=params.num_nodes)
+    if log_metric is not None:
+        for name, value in numeric_metrics(result.get("metrics", {})).items():
+            log_metric(name, value)
+    return artifact_metadata(output)
 
 
 def exchange_prefix(config: dict[str, Any]) -> str:
@@ -219,4 +290,4 @@ def _plain(value: Any) -> Any:
 
 __all__ = ["ROWS_FILE", "artifact_metadata", "dataset_rows", "evaluate_models", "export_model",
            "generate_cot", "import_dataset", "import_model", "numeric_metrics", "report_file", "run_training_stage",
-           "through_object_store"]
+           "skip_stage", "skipped_reason", "stage_input", "through_object_store", "train_in_pipeline"]

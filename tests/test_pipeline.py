@@ -11,7 +11,13 @@ import pytest
 import yaml
 
 from reasoning.fileio import InputError
-from reasoning.pipeline_params import PipelineParameters, load_pipeline_recipe, parameter_defaults, validate_parameters
+from reasoning.pipeline_params import (
+    PipelineParameters,
+    load_pipeline_recipe,
+    parameter_defaults,
+    parameter_type,
+    validate_parameters,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "pipelines" / "reasoning_pipeline.yaml"
@@ -51,15 +57,58 @@ def test_committed_yaml_is_current(compiled):
     assert path.read_text() == COMMITTED.read_text(), "pipelines/reasoning_pipeline.yaml is stale: run `make compile`"
 
 
-def test_every_component_is_in_the_pipeline(compiled):
+STAGES = ("validate-parameters", "import-model", "import-dataset", "generate-cot", "reasoning-sft", "extend-context",
+          "reasoning-grpo", "evaluate", "export-model", "serve-model", "register-model")
+# The YAML the nested If/Else graph compiled to when issue 15 was filed (90 component specs, 506 KB);
+# the flat graph must be at least three times smaller.
+NESTED_GRAPH_BYTES = 506_000
+
+
+def test_every_component_is_in_the_pipeline_once(compiled):
+    """One task per stage: the UI shows each stage once, and no branch repeats the graph below it."""
+    path, spec, _ = compiled
+    components = [component_of(name) for name in spec["deploymentSpec"]["executors"]]
+    assert sorted(components) == sorted(STAGES)
+    assert sorted(component for component, _ in all_tasks(spec)) == sorted(STAGES)
+    assert len(spec["components"]) <= 15, sorted(spec["components"])
+    assert path.stat().st_size * 3 <= NESTED_GRAPH_BYTES, path.stat().st_size
+    # the stages up to the evaluation sit in the root DAG, never inside a condition
+    root = {component_of(t["componentRef"]["name"].removeprefix("comp-")) for t in spec["root"]["dag"]["tasks"].values()}
+    assert root >= set(STAGES[:8])
+
+
+def test_optional_stages_hand_on_both_their_output_and_the_fallback(compiled):
+    """SFT gets the imported rows and the CoT output; GRPO and registration get the SFT model and the context
+    output; each keeps one (reasoning.pipeline_steps.stage_input), so a stage that is off costs no copy."""
     _, spec, _ = compiled
-    components = {component_of(name) for name in spec["deploymentSpec"]["executors"]}
-    assert components == {"validate-parameters", "import-model", "import-dataset", "generate-cot", "reasoning-sft",
-                          "extend-context", "reasoning-grpo", "evaluate", "export-model", "serve-model",
-                          "register-model"}
+    tasks = {component: task for component, task in all_tasks(spec)}
+
+    def source(component, name):
+        artifact = tasks[component]["inputs"]["artifacts"][name]
+        selector = artifact.get("taskOutputArtifact") or {}
+        return selector.get("producerTask") or artifact["componentInputArtifact"], selector.get("outputArtifactKey")
+
+    assert source("reasoning-sft", "dataset") == ("import-dataset", "dataset")
+    assert source("reasoning-sft", "cot_dataset") == ("generate-cot", "cot_dataset")
+    assert source("extend-context", "model") == ("reasoning-sft", "sft_model")
+    assert source("reasoning-grpo", "model") == ("reasoning-sft", "sft_model")
+    assert source("reasoning-grpo", "context_model") == ("extend-context", "long_model")
+    assert source("register-model", "policy") == ("pipelinechannel--extend-context-long_model", None)
+    assert source("register-model", "sft_model") == ("pipelinechannel--reasoning-sft-sft_model", None)
+    switches = {"generate-cot": "enable_cot", "extend-context": "enable_context"}
+    for component, switch in switches.items():
+        assert tasks[component]["inputs"]["parameters"][switch] == {"componentInputParameter": switch}
+        assert "triggerPolicy" not in tasks[component]  # it always runs, and skips inside
 
 
-GPU_CAPABLE = (*TRAINING, "evaluate")
+# where each GPU-capable task's GPU count comes from: validate_parameters' placement, or the parameter
+GPU_SOURCE = {"reasoning-sft": "validate-parameters-train_task_gpus",
+              "reasoning-grpo": "validate-parameters-train_task_gpus",
+              "extend-context": "validate-parameters-context_task_gpus",
+              "generate-cot": "validate-parameters-cot_task_gpus", "evaluate": "eval_gpu_count"}
+# ... and whose tolerations and node selector it takes
+PLACEMENT_KIND = {"reasoning-sft": "train", "reasoning-grpo": "train", "extend-context": "context",
+                  "generate-cot": "cot", "evaluate": "eval"}
 
 
 def accelerator_source(resources: dict) -> str:
@@ -69,7 +118,6 @@ def accelerator_source(resources: dict) -> str:
 
 def test_images_resources_and_accelerators(compiled):
     _, spec, _ = compiled
-    teacher_executors = 0
     for name, executor in spec["deploymentSpec"]["executors"].items():
         container = executor["container"]
         gpu_image = container["image"] == "ghcr.io/example/reasoning-gpu:0.1.0"
@@ -77,18 +125,14 @@ def test_images_resources_and_accelerators(compiled):
         resources = container["resources"]
         for key in ("resourceCpuRequest", "resourceCpuLimit", "resourceMemoryRequest", "resourceMemoryLimit"):
             assert resources.get(key), (name, key)
-        if component_of(name) in TRAINING:
-            assert gpu_image and accelerator_source(resources) == "train_task_gpus", name
-        elif component_of(name) == "evaluate" or (component_of(name) == "generate-cot" and gpu_image):
-            assert gpu_image and accelerator_source(resources) == "eval_gpu_count", name
-            teacher_executors += component_of(name) == "generate-cot"
+        if component_of(name) in GPU_SOURCE:
+            assert gpu_image and accelerator_source(resources) == GPU_SOURCE[component_of(name)], name
         else:
             assert not gpu_image and "accelerator" not in resources, name
         env = {e["name"]: e["value"] for e in container.get("env", [])}
         assert env.get("REASONING_CACHE") == "/cache/reasoning", name
         # Lightweight components: no pip install at pod start, the image carries everything.
         assert "pip install" not in " ".join(container["command"]), name
-    assert teacher_executors == 1
 
 
 def test_secrets_settings_volumes_timeouts_and_gpu_placement(compiled):
@@ -113,15 +157,16 @@ def test_secrets_settings_volumes_timeouts_and_gpu_placement(compiled):
         volumes = {v["volumeName"]: v for v in settings["emptyDirMounts"]}
         assert volumes["reasoning-cache"]["mountPath"] == "/cache", name
         assert int(settings["activeDeadlineSeconds"]) > 0, name
-        gpu_capable = component_of(name) in GPU_CAPABLE or "dshm" in volumes
+        gpu_capable = component_of(name) in PLACEMENT_KIND or "dshm" in volumes
         if gpu_capable:
             assert volumes["dshm"] == {"volumeName": "dshm", "mountPath": "/dev/shm", "medium": "Memory"}, name
-            kind = "train" if component_of(name) in TRAINING else "eval"
+            kind = PLACEMENT_KIND[component_of(name)]
             (toleration,) = settings["tolerations"]
-            source = toleration["tolerationJson"]["componentInputParameter"]
-            assert source.endswith(f"{kind}_tolerations"), (name, source)
-            source = settings["nodeSelector"]["nodeSelectorJson"]["componentInputParameter"]
-            assert source.endswith(f"{kind}_node_selector"), (name, source)
+            derived = {"producerTask": "validate-parameters"}
+            assert toleration["tolerationJson"] == {"taskOutputParameter": {
+                **derived, "outputParameterKey": f"{kind}_tolerations"}}, name
+            assert settings["nodeSelector"]["nodeSelectorJson"] == {"taskOutputParameter": {
+                **derived, "outputParameterKey": f"{kind}_node_selector"}}, name
         else:
             assert "tolerations" not in settings and "nodeSelector" not in settings, name
 
@@ -129,11 +174,23 @@ def test_secrets_settings_volumes_timeouts_and_gpu_placement(compiled):
 def test_validate_derives_gpu_placement_and_the_run_prefix():
     from reasoning.pipeline_params import make_parameters, run_checkpoint_prefix, task_placement
     cpu = task_placement(make_parameters({"gpu_node_selector": {"pool": "gpu"}}))
-    assert cpu == {"train_task_gpus": 0, "train_tolerations": [], "train_node_selector": {},
-                   "eval_tolerations": [], "eval_node_selector": {}}
+    assert cpu == {"train_task_gpus": 0, "context_task_gpus": 0, "cot_task_gpus": 0,
+                   **{f"{kind}_{what}": empty for kind in ("train", "context", "cot", "eval")
+                      for what, empty in (("tolerations", []), ("node_selector", {}))}}
     one_node = task_placement(make_parameters({"gpu_count": 4, "gpu_node_selector": {"pool": "gpu"}}))
     assert one_node["train_task_gpus"] == 4 and one_node["train_tolerations"][0]["key"] == "nvidia.com/gpu"
     assert one_node["train_node_selector"] == {"pool": "gpu"} and one_node["eval_tolerations"] == []
+    # a stage that is off (context by default; CoT without a teacher) asks for no GPU to write its marker
+    assert one_node["context_task_gpus"] == 0 and one_node["context_tolerations"] == []
+    assert one_node["cot_task_gpus"] == 0 and one_node["cot_node_selector"] == {}
+    on = task_placement(make_parameters({"gpu_count": 4, "eval_gpu_count": 1, "enable_context": True,
+                                         "teacher_model": "builtin:smollm2-135m-instruct",
+                                         "gpu_node_selector": {"pool": "gpu"}}))
+    assert (on["context_task_gpus"], on["cot_task_gpus"]) == (4, 1)
+    assert on["context_node_selector"] == on["cot_node_selector"] == {"pool": "gpu"}
+    off = task_placement(make_parameters({"gpu_count": 4, "eval_gpu_count": 1, "enable_cot": False,
+                                          "teacher_model": "builtin:smollm2-135m-instruct"}))
+    assert off["cot_task_gpus"] == 0 and off["cot_tolerations"] == []
     multi = task_placement(make_parameters({"gpu_count": 8, "num_nodes": 4, "checkpoint_uri": "s3://b/c",
                                             "eval_gpu_count": 1}))
     assert multi["train_task_gpus"] == 0 and multi["train_tolerations"] == []  # the TrainJob holds the GPUs
@@ -150,8 +207,9 @@ def test_validate_task_gets_the_kfp_run_id(compiled):
     assert task["inputs"]["parameters"]["run_id"]["runtimeValue"]["constant"] == "{{$.pipeline_job_uuid}}"
     training_checkpoints = [t["inputs"]["parameters"]["checkpoint_uri"] for c, t in all_tasks(spec)
                             if c in TRAINING]
-    assert training_checkpoints and all(s["componentInputParameter"].endswith("checkpoint_uri")
-                                        for s in training_checkpoints)
+    assert len(training_checkpoints) == 3 and all(s == {"taskOutputParameter": {
+        "outputParameterKey": "checkpoint_prefix", "producerTask": "validate-parameters"}}
+        for s in training_checkpoints)
     # ... and where the root hands checkpoint_uri down, it is the validated per-run prefix
     given = [(task_name, p) for task_name, task in spec["root"]["dag"]["tasks"].items()
              for p in task.get("inputs", {}).get("parameters", {}).values()]
@@ -203,8 +261,16 @@ def test_pipeline_parameters_match_the_parameter_dataclass(compiled):
     defaults = parameter_defaults()
     assert list(signature.parameters) == [f.name for f in dataclasses.fields(PipelineParameters)]
     assert {name: p.default for name, p in signature.parameters.items()} == defaults
+    fields = dataclasses.fields(PipelineParameters)
+    assert {name: p.annotation for name, p in signature.parameters.items()} == {f.name: parameter_type(f)
+                                                                                for f in fields}
     _, spec, _ = compiled
-    assert set(spec["root"]["inputDefinitions"]["parameters"]) == set(defaults)
+    inputs = spec["root"]["inputDefinitions"]["parameters"]
+    assert set(inputs) == set(defaults)
+    # the run form in the Kubeflow UI: each parameter's type and its help from the dataclass
+    kinds = {str: "STRING", int: "NUMBER_INTEGER", float: "NUMBER_DOUBLE", bool: "BOOLEAN", dict: "STRUCT"}
+    assert {f.name: (inputs[f.name]["parameterType"], inputs[f.name]["description"]) for f in fields} == {
+        f.name: (kinds[parameter_type(f)], f.metadata["help"]) for f in fields}
 
 
 def test_every_pipeline_recipe_is_valid():
@@ -275,7 +341,7 @@ def enclosing_conditions(spec, component: str):
     """For each task of ``component``: (its DAG, the task, the trigger conditions of every dsl.If around it
     (innermost first), and the tasks the task or any group around it waits for)."""
     parents = {}
-    for name, body in spec["components"].items():
+    for name, body in [("root", spec["root"]), *spec["components"].items()]:
         for task in (body.get("dag") or {}).get("tasks", {}).values():
             parents.setdefault(task["componentRef"]["name"], []).append((name, task))
     found = []
@@ -294,11 +360,11 @@ def enclosing_conditions(spec, component: str):
 
 @pytest.mark.parametrize("component, switch", [("serve-model", "serve_model"), ("register-model", "register_model")])
 def test_serving_and_registration_are_gated_on_the_evaluation(compiled, component, switch):
-    """Each copy of the task runs only inside the evaluation's `promote` condition, its own switch and the
-    export branch, and after the export (it hands others the exported copy)."""
+    """The task runs only inside the evaluation's `promote` condition, its own switch and the export branch,
+    and after the export (it hands others the exported copy)."""
     _, spec, _ = compiled
     found = enclosing_conditions(spec, component)
-    assert len(found) == 9  # one per copy of the GRPO/evaluate sub-pipeline (3 CoT x 3 context branches)
+    assert len(found) == 1
     for dag, _task, conditions, after in found:
         switch_condition, promote_condition, export_condition = conditions[:3]
         assert switch_condition == f"inputs.parameter_values['pipelinechannel--{switch}'] == true"

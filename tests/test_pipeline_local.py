@@ -1,7 +1,9 @@
-"""The whole pipeline through kfp.local on the tiny model: every task, both branches of each dsl.If.
+"""The whole pipeline through kfp.local on the tiny model: every task, each optional stage on and off.
 
-Run 1 (default tests, about 1.5 min on 2 cores): CoT on, context extension off, export on.
-Run 2 (slow): CoT off, context extension on with a long-data fine-tune.
+Run 1 (about 1.5 min on 2 cores): CoT on, context extension off (its task writes a skipped marker and
+GRPO trains the SFT model), export on.
+Run 2: CoT off (SFT trains on the imported rows), context extension on with a long-data fine-tune
+(GRPO trains the extended model).
 A bad parameter stops the run in its first task.
 """
 import json
@@ -36,6 +38,18 @@ def check_model(path: Path, stage: str) -> dict:
     metadata = json.loads((path / "reasoning_artifact.json").read_text())
     assert metadata["stage"] == stage and len(metadata["sha256"]) == 64
     return metadata
+
+
+def check_skipped(outputs, component, name, stage) -> Path:
+    """A switched-off stage ran, and left only its marker where the model or rows would be."""
+    path, meta = artifact(outputs, component, name)
+    assert [p.name for p in path.iterdir()] == ["reasoning_artifact.json"], list(path.iterdir())
+    assert meta["kind"] == "skipped" and meta["stage"] == stage and "is false" in meta["skipped"]
+    return path
+
+
+def lineage(model: Path) -> dict:
+    return json.loads((model / "reasoning_artifact.json").read_text())["lineage"]
 
 
 def check_common_tasks(summary, outputs):
@@ -90,9 +104,12 @@ def test_tiny_pipeline_with_cot_and_export(tiny_model_dir, tmp_path):
     check_common_tasks(summary, outputs)
     cot, meta = artifact(outputs, "generate-cot", "cot_dataset")
     assert meta["rows"] >= 1 and "<think>" in (cot / "rows.jsonl").read_text()
-    assert not any(task.startswith("extend-context") for task in outputs)
-    exported = check_model(export, "grpo")
+    sft, _ = artifact(outputs, "reasoning-sft", "sft_model")
+    assert lineage(sft)["dataset"] == str(cot / "rows.jsonl")  # SFT trained on the CoT rows
+    check_skipped(outputs, "extend-context", "long_model", "context")
     grpo, _ = artifact(outputs, "reasoning-grpo", "grpo_model")
+    assert lineage(grpo)["base_model"] == str(sft)  # ... and GRPO on the SFT model
+    exported = check_model(export, "grpo")
     grpo_metadata = json.loads((grpo / "reasoning_artifact.json").read_text())
     assert exported["sha256"] == grpo_metadata["sha256"]
     assert grpo_metadata["lineage"]["reward_weights"] == weights
@@ -106,12 +123,17 @@ def test_tiny_pipeline_without_cot_with_context_extension(tiny_model_dir, tmp_pa
                                           context_steps=1), tmp_path / "runs", run_name="context")
     outputs = collect_outputs(Path(summary["artifacts"]))
     check_common_tasks(summary, outputs)
-    assert not any(task.startswith(("generate-cot", "export-model")) for task in outputs)
+    assert not any(task.startswith("export-model") for task in outputs)  # no export_destination
+    check_skipped(outputs, "generate-cot", "cot_dataset", "cot")
+    rows, _ = artifact(outputs, "import-dataset", "dataset")
+    sft, _ = artifact(outputs, "reasoning-sft", "sft_model")
+    assert lineage(sft)["dataset"] == str(rows / "rows.jsonl")  # SFT trained on the imported rows
     extended, meta = artifact(outputs, "extend-context", "long_model")
     check_model(extended, "context")
     config = json.loads((extended / "config.json").read_text())
     assert config["max_position_embeddings"] == 4096 and meta["target_context"] == 4096
     grpo, _ = artifact(outputs, "reasoning-grpo", "grpo_model")
+    assert lineage(grpo)["base_model"] == str(extended)  # GRPO trained the extended model
     assert json.loads((grpo / "config.json").read_text())["max_position_embeddings"] == 4096
 
 

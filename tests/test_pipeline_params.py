@@ -237,20 +237,24 @@ def test_a_recipe_is_read_with_unknown_keys_refused(tmp_path):
 def test_gpu_tasks_get_the_toleration_and_node_selector_cpu_tasks_do_not():
     selector = {"nvidia.com/gpu.present": "true"}
     one_node = task_placement(make_parameters({"gpu_count": 2, "eval_gpu_count": 0, "gpu_node_selector": selector}))
-    assert one_node == {"train_task_gpus": 2, "train_tolerations": [GPU_TOLERATION], "train_node_selector": selector,
-                        "eval_tolerations": [], "eval_node_selector": {}}
+    off = {"tolerations": [], "node_selector": {}}  # context and CoT are off (defaults): no GPU for their marker
+    assert one_node == {"train_task_gpus": 2, "context_task_gpus": 0, "cot_task_gpus": 0,
+                        "train_tolerations": [GPU_TOLERATION], "train_node_selector": selector,
+                        **{f"{kind}_{what}": value for kind in ("context", "cot", "eval") for what, value in off.items()}}
     one_node["train_tolerations"][0]["key"] = "changed"
     one_node["train_node_selector"]["x"] = "y"
     assert GPU_TOLERATION["key"] == "nvidia.com/gpu"  # copies, not the module's dict
     assert "x" not in selector
     several = task_placement(make_parameters({"gpu_count": 1, "num_nodes": 2, "checkpoint_uri": "s3://b/c",
                                               "eval_gpu_count": 1, "gpu_node_selector": selector}))
-    assert several == {"train_task_gpus": 0, "train_tolerations": [], "train_node_selector": {},
+    assert several == {"train_task_gpus": 0, "context_task_gpus": 0, "cot_task_gpus": 0,
+                       **{f"{kind}_{what}": value for kind in ("train", "context", "cot") for what, value in off.items()},
                        "eval_tolerations": [GPU_TOLERATION], "eval_node_selector": selector}
     assert task_placement(make_parameters({"gpu_count": 1}))["train_tolerations"] == [GPU_TOLERATION]
     cpu = task_placement(make_parameters())
-    assert cpu == {"train_task_gpus": 0, "train_tolerations": [], "train_node_selector": {},
-                   "eval_tolerations": [], "eval_node_selector": {}}
+    assert cpu == {"train_task_gpus": 0, "context_task_gpus": 0, "cot_task_gpus": 0,
+                   **{f"{kind}_{what}": value for kind in ("train", "context", "cot", "eval")
+                      for what, value in off.items()}}
 
 
 def test_the_checkpoint_prefix_is_per_run():

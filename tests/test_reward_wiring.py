@@ -55,7 +55,7 @@ def test_pipeline_parameters_reach_the_grpo_stage_config():
 
 def test_compiled_pipeline_wires_each_weight_from_the_parameter_of_the_same_name(tmp_path):
     """In every DAG of the compiled pipeline, each task's weight input comes from the enclosing
-    pipeline's input of the same name, down to every GRPO task (one per dsl.If branch)."""
+    pipeline's input of the same name, down to the one GRPO task."""
     import yaml
 
     from pipelines.reasoning_pipeline import compile_pipeline
@@ -77,5 +77,4 @@ def test_compiled_pipeline_wires_each_weight_from_the_parameter_of_the_same_name
             if task["componentRef"]["name"].startswith("comp-reasoning-grpo"):
                 grpo_tasks += 1
                 assert set(REWARD_FIELDS) <= set(parameters), task_name
-    # (3 chain-of-thought branches) x (no context, context, context with long data) today
-    assert grpo_tasks >= 3
+    assert grpo_tasks == 1  # one task per stage

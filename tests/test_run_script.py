@@ -113,6 +113,16 @@ def test_every_emitted_parameter_is_a_pipeline_parameter():
                 assert line.removeprefix("param ").split("=", 1)[0] in fields, (flag, line)
 
 
+def test_a_flag_named_like_a_parameter_sets_that_parameter():
+    """--lora-r sets lora_r: the script's flags are the dataclass fields' names, never other spellings."""
+    fields = {f.name for f in dataclasses.fields(PipelineParameters)}
+    named = [flag for flag in FLAGS if flag[2:].replace("-", "_") in fields]
+    assert len(named) >= 15
+    for flag in named:
+        first = FLAGS[flag][1][0]
+        assert first.startswith(f"param {flag[2:].replace('-', '_')}="), (flag, first)
+
+
 def test_flags_combine_in_order():
     _, params = resolve("--enable-context", "--target-context", "65536", "--gpu-count", "1", "--no-cot")
     assert params == ["param enable_context=true", "param target_context=65536", "param gpu_count=1",

@@ -9,25 +9,15 @@ def reasoning_grpo(model: Input[Model], dataset: Input[Dataset], grpo_model: Out
                    grpo_batch_size: int, max_completion_length: int, lora_r: int, train_rows: int, seed: int,
                    correctness_weight: float, format_weight: float, consistency_weight: float,
                    length_weight: float, process_weight: float, checkpoint_uri: str, gpu_count: int,
-                   num_nodes: int, grpo_dynamic_sampling: bool = True):
-    """GRPO on the problems' reference answers; logs the final reward and KL."""
-    from reasoning.pipeline_params import grpo_stage_config, make_parameters
-    from reasoning.pipeline_steps import artifact_metadata, dataset_rows, numeric_metrics, run_training_stage
+                   num_nodes: int, grpo_dynamic_sampling: bool, context_model: Input[Model] = None):
+    """GRPO on the problems' reference answers, starting from the context-extended model, or from
+    ``model`` (the SFT model) when that stage was skipped; logs the final reward and KL."""
+    given = dict(locals())  # the arguments, before any import adds a name
+    from reasoning.pipeline_steps import stage_input, train_in_pipeline
 
-    params = make_parameters(dict(grpo_iterations=grpo_iterations, group_size=group_size,
-                                  grpo_learning_rate=grpo_learning_rate, grpo_batch_size=grpo_batch_size,
-                                  max_completion_length=max_completion_length, lora_r=lora_r,
-                                  train_rows=train_rows, seed=seed, correctness_weight=correctness_weight,
-                                  format_weight=format_weight, consistency_weight=consistency_weight,
-                                  length_weight=length_weight, process_weight=process_weight,
-                                  checkpoint_uri=checkpoint_uri, gpu_count=gpu_count, num_nodes=num_nodes,
-                                  grpo_dynamic_sampling=grpo_dynamic_sampling))
-    config = grpo_stage_config(params, model=model.path, dataset=str(dataset_rows(dataset.path)),
-                               output=grpo_model.path)
-    result = run_training_stage("grpo", config, gpus=gpu_count, num_nodes=num_nodes)
-    for name, value in numeric_metrics(result.get("metrics", {})).items():
-        metrics.log_metric(name, value)
-    grpo_model.metadata.update(artifact_metadata(grpo_model.path))
+    policy = stage_input(context_model.path if context_model is not None else None, model.path, stage="context")
+    grpo_model.metadata.update(train_in_pipeline("grpo", given, model=policy, dataset=dataset.path,
+                                                 output=grpo_model.path, log_metric=metrics.log_metric))
 
 
 def build(base_image: str | None = None):

@@ -7,21 +7,15 @@ from components._common import image, lightweight
 def reasoning_sft(model: Input[Model], dataset: Input[Dataset], sft_model: Output[Model], metrics: Output[Metrics],
                   sft_epochs: float, sft_max_steps: int, sft_learning_rate: float, sft_batch_size: int,
                   lora_r: int, max_length: int, train_rows: int, seed: int, checkpoint_uri: str,
-                  gpu_count: int, num_nodes: int):
-    """SFT with LoRA (merged into the saved model); logs the final training metrics."""
-    from reasoning.pipeline_params import make_parameters, sft_stage_config
-    from reasoning.pipeline_steps import artifact_metadata, dataset_rows, numeric_metrics, run_training_stage
+                  gpu_count: int, num_nodes: int, cot_dataset: Input[Dataset] = None):
+    """SFT with LoRA (merged into the saved model) on the CoT rows, or on ``dataset`` when the CoT
+    stage was skipped; logs the final training metrics."""
+    given = dict(locals())  # the arguments, before any import adds a name
+    from reasoning.pipeline_steps import stage_input, train_in_pipeline
 
-    params = make_parameters(dict(sft_epochs=sft_epochs, sft_max_steps=sft_max_steps,
-                                  sft_learning_rate=sft_learning_rate, sft_batch_size=sft_batch_size,
-                                  lora_r=lora_r, max_length=max_length, train_rows=train_rows, seed=seed,
-                                  checkpoint_uri=checkpoint_uri, gpu_count=gpu_count, num_nodes=num_nodes))
-    config = sft_stage_config(params, model=model.path, dataset=str(dataset_rows(dataset.path)),
-                              output=sft_model.path)
-    result = run_training_stage("sft", config, gpus=gpu_count, num_nodes=num_nodes)
-    for name, value in numeric_metrics(result.get("metrics", {})).items():
-        metrics.log_metric(name, value)
-    sft_model.metadata.update(artifact_metadata(sft_model.path))
+    rows = stage_input(cot_dataset.path if cot_dataset is not None else None, dataset.path, stage="cot")
+    sft_model.metadata.update(train_in_pipeline("sft", given, model=model.path, dataset=rows, output=sft_model.path,
+                                                log_metric=metrics.log_metric))
     sft_model.metadata["base_model"] = model.metadata.get("source") or model.metadata.get("base_model", "")
 
 

@@ -16,13 +16,15 @@ def register_model(model: Input[Model], sft_model: Input[Model], policy: Input[M
 
     from reasoning.artifacts import read_metadata
     from reasoning.fileio import write_json_atomic
+    from reasoning.pipeline_steps import stage_input
     from reasoning.registry import TOKEN_ENV, RegistrySettings, register_promoted_model
 
     settings = RegistrySettings(registry_address, registered_model_name, token=os.environ.get(TOKEN_ENV) or None)
     with open(evaluation.path, encoding="utf-8") as handle:
         results = json.load(handle)["results"]
-    # the model GRPO started from is the SFT model, or the context-extended one made from it
-    stages = [read_metadata(m.path) for m in (sft_model, policy)]
+    # the model GRPO started from: the context-extended one, or the SFT model when that stage was skipped
+    start = stage_input(policy.path, sft_model.path, stage="context")
+    stages = [read_metadata(path) for path in (sft_model.path, start)]
     record = register_promoted_model(settings, version=run_id, uri=destination, final=read_metadata(model.path),
                                      stages=stages, base_model=dict(base_model.metadata),
                                      dataset=dict(problems.metadata), eval_results=results,

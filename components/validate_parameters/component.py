@@ -30,9 +30,11 @@ def validate_parameters(
     checkpoint_uri: str,
     gpu_type: str, gpu_count: int, num_nodes: int, eval_gpu_count: int, gpu_node_selector: dict,
     run_id: str,
-) -> NamedTuple("Placement", [("checkpoint_prefix", str), ("train_task_gpus", int), ("train_tolerations", list),
-                              ("train_node_selector", dict), ("eval_tolerations", list),
-                              ("eval_node_selector", dict)]):
+) -> NamedTuple("Placement", [("checkpoint_prefix", str), ("train_task_gpus", int), ("context_task_gpus", int),
+                              ("cot_task_gpus", int), ("train_tolerations", list), ("train_node_selector", dict),
+                              ("context_tolerations", list), ("context_node_selector", dict),
+                              ("cot_tolerations", list), ("cot_node_selector", dict),
+                              ("eval_tolerations", list), ("eval_node_selector", dict)]):
     """Validate every pipeline parameter and, in a pod, the cluster's settings and Secret keys; writes the
     normalised set as JSON (the run's resolved recipe). Returns what the later tasks are given: the
     run's checkpoint prefix and where GPU tasks go (reasoning.pipeline_params.task_placement)."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from typing import Any
 
 from reasoning.config import option
 from reasoning.fileio import InputError
@@ -60,3 +61,11 @@ class RewardConfig:
 
     def weights(self) -> dict[str, float]:
         return {name: float(getattr(self, f"{name}_weight")) for name in COMPONENTS}
+
+
+def weight_option(name: str) -> Any:
+    """A dataclass field carrying RewardConfig's own default and help for the weight ``name``
+    (``correctness_weight``, ...): the stage and pipeline configs that expose the weights take
+    them from here, so a default changes in one place."""
+    source = {field.name: field for field in fields(RewardConfig)}[name]
+    return option(source.default, source.metadata["help"])

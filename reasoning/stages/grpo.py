@@ -37,6 +37,7 @@ from typing import Any
 
 from reasoning.config import option, require
 from reasoning.fileio import InputError
+from reasoning.rewards.config import weight_option
 from reasoning.schema import ReasoningType, Row
 from reasoning.stages import common
 
@@ -67,11 +68,12 @@ class GRPOStageConfig(common.TrainingStageConfig):
     loss_type: str = option("dapo", "GRPO loss normalisation: " + ", ".join(LOSS_TYPES), choices=LOSS_TYPES)
     scale_rewards: str = option("group", "advantage scaling: group (std per group), batch or none",
                                 choices=("group", "batch", "none"))
-    correctness_weight: float = option(0.4, "weight of the correctness reward")
-    format_weight: float = option(0.2, "weight of the <think>...</think> format reward")
-    consistency_weight: float = option(0.2, "weight of the reasoning/answer consistency reward")
-    length_weight: float = option(0.1, "weight of the length reward")
-    process_weight: float = option(0.1, "weight of the reasoning-process reward")
+    # the weights' defaults and help are RewardConfig's (one home: reasoning/rewards/config.py)
+    correctness_weight: float = weight_option("correctness_weight")
+    format_weight: float = weight_option("format_weight")
+    consistency_weight: float = weight_option("consistency_weight")
+    length_weight: float = weight_option("length_weight")
+    process_weight: float = weight_option("process_weight")
     vllm: str = option("auto", "generation engine: auto = vLLM colocated when installed on a GPU, else "
                        "transformers; off; colocate; server", choices=VLLM_MODES)
     vllm_gpu_memory_utilization: float = option(0.3, "GPU memory share vLLM may take in colocate mode")
