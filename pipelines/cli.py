@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from reasoning.fileio import InputError, write_json_atomic
+from reasoning.errors import InputError, StorageError, exit_code_for
+from reasoning.fileio import write_json_atomic
 from reasoning.pipeline_params import load_pipeline_recipe, validate_parameters
-from reasoning.s3client import StorageError
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PACKAGE = ROOT / "pipelines" / "reasoning_pipeline.yaml"
@@ -251,12 +251,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except InputError as exc:
+    except (InputError, StorageError) as exc:  # bad input (2), or the store failed and a retry may pass (4)
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except StorageError as exc:  # the object store failed, not the input: a retry may pass
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return exit_code_for(exc)
 
 
 if __name__ == "__main__":

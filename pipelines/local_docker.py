@@ -19,7 +19,7 @@ import os
 import re
 from pathlib import Path
 
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 
 DEFAULT_IMAGE = "localhost/reasoning-cpu:dev"
 # The object-store settings reasoning.s3client reads, and the log level; nothing else of the host's

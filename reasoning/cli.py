@@ -14,8 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from reasoning.fileio import InputError
-from reasoning.s3client import StorageError
+from reasoning.errors import InputError, StorageError, exit_code_for
 
 STAGES = {
     "cot": "reasoning.cot.cli",
@@ -56,12 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _model_command(rest)
         if command == "pipeline":
             return _pipeline_command(rest)
-    except InputError as exc:
+    except (InputError, StorageError) as exc:  # bad input (2), or the store failed and a retry may pass (4)
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except StorageError as exc:  # the object store failed, not the input: a retry may pass
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return exit_code_for(exc)
     print(f"error: unknown command '{command}'; expected one of: {', '.join([*STAGES, 'model', 'pipeline'])}",
           file=sys.stderr)
     return 2

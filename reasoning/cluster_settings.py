@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 
 SETTINGS_CONFIG_MAP = "reasoning-settings"
 OBJECT_STORE_SECRET = "reasoning-object-store"

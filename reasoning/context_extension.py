@@ -45,7 +45,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 
 SCALING_TYPES = ("linear", "dynamic", "yarn", "ntk")
 DEFAULT_TARGET_LENGTH = 131072

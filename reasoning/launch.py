@@ -41,7 +41,7 @@ import yaml
 from reasoning import storage, trainjob
 from reasoning.cluster_settings import HF_TOKEN_SECRET, OBJECT_STORE_KEYS, OBJECT_STORE_SECRET, cluster_settings
 from reasoning.cluster_settings import job_options as job_options_from
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 from reasoning.trainjob import PYTORCHJOB_API, TRAINJOB_API, job_outcome, rank0_selector  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)

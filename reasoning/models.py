@@ -17,7 +17,8 @@ import os
 import re
 from pathlib import Path
 
-from reasoning.fileio import InputError, atomic_dir
+from reasoning.errors import InputError
+from reasoning.fileio import atomic_dir
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from reasoning.config import config_to_dict, load_recipe, option
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 from reasoning.models import DEFAULT_MODEL
 
 SCALING_TYPES = ("linear", "dynamic", "yarn", "ntk")

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from reasoning.artifacts import METADATA_FILE, finish_model_artifact, read_metadata, write_dataset_metadata
-from reasoning.fileio import InputError, atomic_dir
+from reasoning.errors import InputError
+from reasoning.fileio import atomic_dir
 
 log = logging.getLogger(__name__)
 

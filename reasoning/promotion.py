@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 
 # KServe's Hugging Face runtime serves causal LMs with vLLM when the image has it (the default
 # backend for text generation), with an OpenAI-compatible API under /openai/v1.

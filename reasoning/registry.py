@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from reasoning.fileio import InputError, has_uri_credentials
+from reasoning.errors import InputError, has_uri_credentials
 
 TOKEN_SECRET = "reasoning-model-registry"
 TOKEN_ENV = "MODEL_REGISTRY_TOKEN"

@@ -45,18 +45,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from reasoning.fileio import InputError, atomic_dir
-from reasoning.s3client import (
-    REMOTE_SCHEMES,
-    Location,
-    StorageError,
-    StorageRefused,
-    client_for,
-    is_missing,
-    parse_uri,
-    retrying,
-    scrub,
-)
+from reasoning.errors import InputError, StorageError, StorageRefused, scrub
+from reasoning.fileio import atomic_dir
+from reasoning.s3client import REMOTE_SCHEMES, Location, client_for, is_missing, parse_uri, retrying
 
 __all__ = ["REMOTE_SCHEMES", "MANIFEST_NAME", "StorageError", "StorageRefused", "is_remote", "fetch", "local_output", "upload",
            "download", "exists", "check_writable", "list_prefix", "sync_dir_to", "restore_dir_from", "read_manifest"]

@@ -16,7 +16,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
 from reasoning.context_extension import SCALING_TYPES, ContextExtender, create_context_extender
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 
 ORIGINAL = 64
 TARGET = 256

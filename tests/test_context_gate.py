@@ -141,14 +141,14 @@ def test_pipeline_task_refuses_to_hand_on_a_model_below_the_gate(tiny_model_dir,
      "context_steps"),
 ])
 def test_pipeline_parameters_refuse_bad_context_settings(values, name):
-    from reasoning.fileio import InputError
+    from reasoning.errors import InputError
     from reasoning.pipeline_params import make_parameters
     with pytest.raises(InputError, match=f"'{name}'"):
         make_parameters(values)
 
 
 def test_pipeline_refuses_a_gate_inside_the_original_window(tiny_model_dir):
-    from reasoning.fileio import InputError
+    from reasoning.errors import InputError
     from reasoning.pipeline_params import validate_parameters
     values = {"base_model": str(tiny_model_dir), "enable_context": True, "target_context": 4096,
               "long_context_lengths": "1024,2048", "context_gate_min_score": 0.5}

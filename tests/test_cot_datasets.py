@@ -5,7 +5,7 @@ import pytest
 
 from reasoning.cot.datasets import resolve_dataset
 from reasoning.cot.synthetic import synthetic_rows
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 
 
 def test_synthetic_test_is_the_documented_held_out_set():

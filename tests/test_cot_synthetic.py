@@ -7,7 +7,7 @@ import time
 import pytest
 
 from reasoning.cot.synthetic import FAMILIES, split_of, synthetic_rows, verify_steps
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 from reasoning.schema import validate_row
 
 D1_PROMPT = re.compile(r"^What is (\d{2}) ([-+*]) (\d+)\? Show your reasoning, then give the final answer as a number\.$")

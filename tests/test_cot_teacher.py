@@ -91,7 +91,7 @@ def test_tiny_model_teacher_runs_the_real_generation_path(tmp_path, tiny_model_d
 
 
 def test_teacher_reference_is_checked_before_loading(tmp_path):
-    from reasoning.fileio import InputError
+    from reasoning.errors import InputError
     with pytest.raises(InputError):
         CoTGenerator(teacher=str(tmp_path / "no-model-here"))
     with pytest.raises(InputError, match="samples_per_problem"):

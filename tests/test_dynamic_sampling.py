@@ -166,7 +166,7 @@ def test_prompt_stream_covers_every_row_before_repeating():
 
 def test_the_switch_is_a_flag_a_recipe_key_and_a_pipeline_parameter(tiny_model_dir, tmp_path):
     from reasoning.config import parse_config
-    from reasoning.fileio import InputError
+    from reasoning.errors import InputError
     from reasoning.pipeline_params import grpo_stage_config, make_parameters
     from reasoning.stages.grpo import GRPOStageConfig
     base = ["--model", str(tiny_model_dir), "--dataset", "synthetic:math?n=4"]

@@ -19,7 +19,8 @@ import pytest
 
 from reasoning import artifacts, storage
 from reasoning.cot.cli import main as cot_main
-from reasoning.fileio import InputError, atomic_dir, write_text_atomic
+from reasoning.errors import InputError
+from reasoning.fileio import atomic_dir, write_text_atomic
 from reasoning.stages import common, sft
 from tests.test_stage_sft import tiny_config, write_cot_rows
 

@@ -13,7 +13,7 @@ import yaml
 
 from reasoning import launch
 from reasoning.config import config_to_dict
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 
 CONFIG = {"dataset": "s3://bucket/cot.jsonl", "output": "s3://bucket/models/sft", "max_steps": 5,
           "learning_rate": 1e-4, "checkpoint_uri": "s3://bucket/ckpt/sft"}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 from reasoning.pipeline_params import PipelineParameters, load_pipeline_recipe, parameter_defaults, validate_parameters
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from reasoning import launch, storage
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 from reasoning.pipeline_params import make_parameters, sft_stage_config
 from reasoning.pipeline_steps import run_training_stage, through_object_store
 

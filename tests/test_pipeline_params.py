@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 from reasoning.pipeline_params import (
     GPU_TOLERATION,
     KNOWN_DATASETS,

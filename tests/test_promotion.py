@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 from reasoning.promotion import inference_service, promotion_decision, promotion_markdown, service_name
 from tests.crd_schema import load_schema, pruned_fields, schema_errors
 

@@ -10,7 +10,7 @@ import logging
 
 import pytest
 
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 from reasoning.registry import (
     RegistryError,
     RegistrySettings,

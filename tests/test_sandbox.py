@@ -229,7 +229,7 @@ def test_grpo_refuses_code_rows_before_training_when_the_sandbox_cannot_isolate(
     import json
 
     from reasoning import sandbox
-    from reasoning.fileio import InputError
+    from reasoning.errors import InputError
     from reasoning.stages import grpo
     data = tmp_path / "code.jsonl"
     data.write_text(json.dumps({"reasoning_type": "code", "tests": TESTS, "entry_point": "f",

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from reasoning.artifacts import finish_model_artifact, write_train_log
+from reasoning.errors import InputError
 from reasoning.evaluation.metrics import pass_at_k
-from reasoning.fileio import InputError
 from reasoning.schema import Row, write_rows
 from reasoning.stages.eval import (
     EvalStageConfig,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from reasoning import artifacts
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 from reasoning.stages import grpo
 from reasoning.stages.grpo import GRPOStageConfig
 

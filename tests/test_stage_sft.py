@@ -15,7 +15,7 @@ import pytest
 
 from reasoning import artifacts
 from reasoning.config import load_recipe
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 from reasoning.stages import sft
 from reasoning.stages.sft import SFTStageConfig
 

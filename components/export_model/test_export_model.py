@@ -1,6 +1,6 @@
 import pytest
 
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 from reasoning.pipeline_steps import export_model, import_model
 
 

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from components.import_model.component import build
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 from reasoning.pipeline_steps import import_model
 
 

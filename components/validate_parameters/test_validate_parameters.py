@@ -1,7 +1,7 @@
 import pytest
 
 from components.validate_parameters.component import build
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 from reasoning.pipeline_params import parameter_defaults, validate_parameters
 
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from reasoning.config import option, parse_config, require
 from reasoning.cot.synthetic import DIFFICULTIES, FAMILIES, KNOWN_FAMILIES, SPLITS
-from reasoning.fileio import InputError, exit_cleanly_on_sigterm
-from reasoning.s3client import StorageError
+from reasoning.errors import InputError, StorageError, exit_code_for
+from reasoning.fileio import exit_cleanly_on_sigterm
 from reasoning.schema import ReasoningType
 
 
@@ -96,12 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with exit_cleanly_on_sigterm():
             report = _run(argv)
-    except InputError as exc:
+    except (InputError, StorageError) as exc:  # bad input (2), or the store failed and a retry may pass (4)
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except StorageError as exc:  # the object store failed, not the input: a retry may pass
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return exit_code_for(exc)
     except SystemExit as exc:  # argparse: --help (0) or a bad flag (2, message already printed); SIGTERM: 143
         return int(exc.code or 0)
     print(json.dumps(report, indent=2, default=str))

@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, urlparse
 from reasoning import storage
 from reasoning.cot.generator import convert_file
 from reasoning.cot.synthetic import synthetic_rows
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 from reasoning.schema import ReasoningType, Row
 
 SYNTHETIC_TEST = {"n": 200, "seed": 0, "split": "test", "families": ["arithmetic"], "difficulty": 1}

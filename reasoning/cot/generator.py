@@ -31,7 +31,8 @@ from reasoning import storage
 from reasoning.artifacts import write_dataset_metadata
 from reasoning.cot.layouts import LAYOUTS_BY_NAME, Layout, RecordContext, detect_layout
 from reasoning.cot.synthetic import check_synthetic_options, synthetic_rows
-from reasoning.fileio import InputError, check_data_file, iter_records, read_errors_named
+from reasoning.errors import InputError
+from reasoning.fileio import check_data_file, iter_records, read_errors_named
 from reasoning.schema import THINK_CLOSE, THINK_OPEN, ReasoningType, Row, write_rows
 
 log = logging.getLogger(__name__)

@@ -42,7 +42,7 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources as importlib_resources
 from typing import Any
 
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 
 TASKS = ("passkey", "variables", "perplexity")
 DEFAULT_LENGTHS = (2048, 4096, 8192, 16384, 32768)

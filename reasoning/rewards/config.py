@@ -5,7 +5,7 @@ import math
 from dataclasses import dataclass, fields
 
 from reasoning.config import option
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 
 COMPONENTS = ("correctness", "format", "consistency", "length", "process")
 

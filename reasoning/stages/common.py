@@ -27,13 +27,13 @@ from typing import Any
 
 from reasoning import artifacts, storage
 from reasoning.config import config_to_dict, option, parse_config, refuse_uri_credentials, require, save_config
+from reasoning.errors import EXIT_FAILURE, EXIT_TERMINATED, InputError, StorageError, exit_code_for
 from reasoning.fast_grpo.private_api import FastPathUnavailable
-from reasoning.fileio import InputError, exit_cleanly_on_sigterm, iter_records, write_text_atomic
+from reasoning.fileio import exit_cleanly_on_sigterm, iter_records, write_text_atomic
 from reasoning.schema import Row, validate_row
 
 log = logging.getLogger(__name__)
 
-PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM, what Kubernetes expects from a terminated container
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ATTENTION = ("auto", "eager", "sdpa", "flash_attention_2")
 SWITCH = ("auto", "on", "off")
@@ -565,8 +565,9 @@ def finish_checkpoints(local: Path) -> None:
 
 def stage_main(config_cls: type, run: Callable[[Any], dict], argv: Sequence[str] | None, prog: str,
                description: str | None) -> int:
-    """Shared ``main``: parse, run, print the result; InputError -> exit 2, an object-store failure or a
-    library without the fast GRPO path's private symbols -> 1, SIGTERM -> 143."""
+    """Shared ``main``: parse, run, print the result; the exit codes are ``reasoning.errors``'s: bad input
+    -> 2, an object-store failure -> 4, a library without the fast GRPO path's private symbols -> 1,
+    SIGTERM -> 143."""
     logging.basicConfig(level=os.environ.get("REASONING_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -576,21 +577,18 @@ def stage_main(config_cls: type, run: Callable[[Any], dict], argv: Sequence[str]
     try:
         with exit_cleanly_on_sigterm():  # outside training (loading, saving); sigterm_guard covers training
             result = run(config)
-    except InputError as exc:
+    except (InputError, StorageError) as exc:  # bad input (2), or the store failed and a retry may pass (4)
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except storage.StorageError as exc:  # the store failed, not the input: exit 1, a retry may pass
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return exit_code_for(exc)
     except FastPathUnavailable as exc:  # an upgrade removed a private symbol: the message says what and the fix
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
     except SystemExit as exc:
-        if exc.code == PREEMPTED_EXIT_CODE:
+        if exc.code == EXIT_TERMINATED:
             print("terminated by SIGTERM outside training; no partial output was left", file=sys.stderr)
         return int(exc.code or 0)
     except Preempted as exc:
         print(f"preempted: {exc}", file=sys.stderr)
-        return PREEMPTED_EXIT_CODE
+        return EXIT_TERMINATED
     print(json.dumps({"output": result["output"], "metrics": result["metrics"]}, indent=2, default=str))
     return 0

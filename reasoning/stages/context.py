@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from reasoning.config import option, require
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 from reasoning.stages import common
 from reasoning.stages.sft import extender_for
 

@@ -40,9 +40,9 @@ from typing import Any
 
 from reasoning import artifacts, storage
 from reasoning.config import config_to_dict, option, parse_config, require, save_config
+from reasoning.errors import InputError
 from reasoning.fileio import (
     TABULAR_SUFFIXES,
-    InputError,
     exit_cleanly_on_sigterm,
     write_json_atomic,
     write_jsonl_atomic,

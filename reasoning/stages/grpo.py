@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from reasoning.config import option, require
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 from reasoning.schema import ReasoningType, Row
 from reasoning.stages import common
 
