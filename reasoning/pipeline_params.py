@@ -306,7 +306,8 @@ def make_parameters(values: dict[str, Any] | None = None) -> PipelineParameters:
 
 def original_context_length(model: str) -> int | None:
     """The model's trained context (from its config), or None where it cannot be read cheaply."""
-    from reasoning.models import cache_dir, resolve_model
+    from reasoning.models import resolve_model
+    from reasoning.paths import cache_dir
     text = str(model)
     if text.startswith(("s3://", "minio://")):
         return None

@@ -47,6 +47,7 @@ from typing import Any
 
 from reasoning.errors import InputError, StorageError, StorageRefused, scrub
 from reasoning.fileio import atomic_dir
+from reasoning.paths import cache_dir
 from reasoning.s3client import REMOTE_SCHEMES, Location, client_for, is_missing, parse_uri, retrying
 
 __all__ = ["REMOTE_SCHEMES", "MANIFEST_NAME", "StorageError", "StorageRefused", "is_remote", "fetch", "local_output", "upload",
@@ -419,7 +420,6 @@ def download(uri: str, local: str | os.PathLike, *, progress: Progress | None = 
 
 
 def _cache_root(loc: Location) -> Path:
-    from reasoning.models import cache_dir
     _, tuning = client_for(loc)
     key = hashlib.sha256(f"{tuning.endpoint}\0{loc.bucket}/{loc.key}".encode()).hexdigest()[:32]
     return cache_dir() / "objects" / key
@@ -523,7 +523,6 @@ def local_output(uri: str | os.PathLike, *, is_dir: bool) -> Iterator[Path]:
     if is_remote(uri):
         loc = parse_uri(str(uri))
         _require_bucket(loc)  # fail before the stage spends hours producing the output
-        from reasoning.models import cache_dir
         staging_root = cache_dir() / "staging"
         staging_root.mkdir(parents=True, exist_ok=True)
         workdir = Path(tempfile.mkdtemp(prefix="out-", dir=staging_root))

@@ -16,7 +16,7 @@ from reasoning.evaluation.report import Block, fmt_number, fmt_percent
 
 
 def _answers_equivalent(a: str, b: str, reasoning_type: str) -> bool:
-    from reasoning.stages.eval import answers_equivalent
+    from reasoning.answers import answers_equivalent
     return answers_equivalent(a, b, reasoning_type)
 
 

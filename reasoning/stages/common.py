@@ -30,6 +30,7 @@ from reasoning.config import config_to_dict, option, parse_config, refuse_uri_cr
 from reasoning.errors import EXIT_FAILURE, EXIT_TERMINATED, InputError, StorageError, exit_code_for
 from reasoning.fast_grpo.private_api import FastPathUnavailable
 from reasoning.fileio import exit_cleanly_on_sigterm, iter_records, write_text_atomic
+from reasoning.paths import cache_dir
 from reasoning.schema import Row, validate_row
 
 log = logging.getLogger(__name__)
@@ -222,7 +223,6 @@ def local_model_config(reference: str) -> dict[str, Any] | None:
     """config.json of a model that is already on this machine (None when it is not: remote, hub, unconverted)."""
     text = str(reference)
     if text.startswith("builtin:"):
-        from reasoning.models import cache_dir
         path = cache_dir() / "models" / text.split(":", 1)[1] / "config.json"
     else:
         path = Path(text).expanduser() / "config.json"
@@ -349,7 +349,6 @@ def _resolved_switch(value: str, flag: str) -> bool:
 def local_checkpoint_dir(output: str) -> Path:
     """``<output>.checkpoints`` for a local output; a cache folder keyed by the URI otherwise."""
     if storage.is_remote(output):
-        from reasoning.models import cache_dir
         key = hashlib.sha256(output.encode()).hexdigest()[:16]
         return cache_dir() / "checkpoints" / key
     return artifacts.checkpoint_dir(Path(output).expanduser())

@@ -277,14 +277,6 @@ def score_response(row, response: str, reward_fn, tokenizer, code_timeout: float
             "components": components, "reward_reasons": dict(result.reasons)}
 
 
-def answers_equivalent(a: str, b: str, reasoning_type: str) -> bool:
-    """Grouping for the majority vote: the rewards' equivalence check; programs by identical text."""
-    if reasoning_type == "code":
-        return a.strip() == b.strip()
-    from reasoning.answers import is_equivalent
-    return bool(is_equivalent(a, b, reasoning_type))
-
-
 def evaluate_model(name: str, reference: str, datasets: dict[str, tuple[str, list]], config: EvalStageConfig,
                    reward_fn) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, float]]:
     """Generate and score every dataset with one model; returns (samples, model info, seconds per dataset)."""
@@ -431,6 +423,7 @@ def run(config: EvalStageConfig) -> dict[str, Any]:
     # The --sampled-k completions feed pass@1 / maj@k only; every other number comes from the main ones.
     sampled = [s for s in samples if s.get("mode") == "sampled"]
     samples = [s for s in samples if s.get("mode") != "sampled"]
+    from reasoning.answers import answers_equivalent
 
     metrics: dict[str, Any] = {
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
