@@ -2,7 +2,7 @@
 
     reasoning cot --input F --output F --type math [--skip-invalid]
     reasoning cot synthetic --output F --num-samples N --seed S [--split train|test]
-    reasoning sft|grpo|context|eval [stage flags]       (same flags as python -m reasoning.stages.X)
+    reasoning cot|sft|grpo|context|eval [stage flags]   (runs python -m reasoning.stages.X: same flags and exit codes)
     reasoning model resolve builtin:smollm2-135m-instruct
     reasoning pipeline run|compile|submit [...]          (runs the pipelines/ package, which uses kfp)
 """
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from reasoning.errors import InputError, StorageError, exit_code_for
 
 STAGES = {
-    "cot": "reasoning.cot.cli",
+    "cot": "reasoning.stages.cot",
     "sft": "reasoning.stages.sft",
     "grpo": "reasoning.stages.grpo",
     "context": "reasoning.stages.context",

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from reasoning import artifacts
+from reasoning.errors import EXIT_GATE_REFUSED
 from reasoning.evaluation.long_context import GateFailed
 from reasoning.stages import context
 from reasoning.stages.context import ContextStageConfig
@@ -43,7 +44,7 @@ def test_gate_refuses_a_model_below_the_threshold(tiny_model_dir, tmp_path, caps
             "--scaling-type", "yarn", "--long-context-lengths", "3000", "--long-context-depths", "0.5",
             "--long-context-tasks", "passkey", "--no-long-context-baseline",
             "--gate-metric", "passkey", "--gate-min-score", "0.5"]
-    assert context.main(argv) == context.GATE_EXIT_CODE
+    assert context.main(argv) == EXIT_GATE_REFUSED
     assert "passkey at 3000 tokens is 0.000, which is below the threshold 0.5" in capsys.readouterr().err
     assert not (out / "config.json").exists() and not (out / "model.safetensors").exists()
     gate = json.loads((out / "gate.json").read_text())

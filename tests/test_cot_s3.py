@@ -7,8 +7,8 @@ import pytest
 
 from reasoning import storage
 from reasoning.artifacts import read_metadata
-from reasoning.cot.cli import main
 from reasoning.schema import load_rows
+from reasoning.stages.cot import main
 
 
 @pytest.mark.s3

@@ -1,5 +1,6 @@
 """A stage's exit code tells an outage from a bad setting (the table in ``reasoning.errors``):
-an object store that is down exits 4 (a retry may pass), bad input exits 2 (fix it first)."""
+an object store that is down exits 4 (a retry may pass), bad input exits 2 (fix it first).
+Every stage gets its codes from the one ``stage_main``, so cot, sft and eval are checked alike."""
 from __future__ import annotations
 
 import json
@@ -7,6 +8,7 @@ import socket
 
 import pytest
 
+from reasoning import cli
 from reasoning.errors import (
     EXIT_INPUT,
     EXIT_STORAGE,
@@ -15,7 +17,8 @@ from reasoning.errors import (
     StorageRefused,
     exit_code_for,
 )
-from reasoning.stages import sft
+from reasoning.stages import cot, sft
+from reasoning.stages import eval as eval_stage
 
 
 def _free_port() -> int:
@@ -41,13 +44,28 @@ def _rows(path):
     return path
 
 
-def test_a_training_stage_exits_4_when_the_store_is_down(tiny_model_dir, tmp_path, store_down, capsys):
-    code = sft.main(["--model", str(tiny_model_dir), "--dataset", str(_rows(tmp_path / "cot.jsonl")),
-                     "--output", "s3://bucket/models/sft"])
+def _stage_argv(stage: str, model, tmp_path, output: str) -> list[str]:
+    if stage == "cot":
+        return ["--input", str(_rows(tmp_path / "rows.jsonl")), "--output", output]
+    if stage == "eval":
+        return ["--model", str(model), "--datasets", "synthetic:math?n=2", "--limit", "2", "--output", output]
+    return ["--model", str(model), "--dataset", str(_rows(tmp_path / "rows.jsonl")), "--output", output]
+
+
+@pytest.mark.parametrize("stage", ["cot", "sft", "eval"])
+def test_every_stage_exits_4_when_the_store_is_down(stage, tiny_model_dir, tmp_path, store_down, capsys):
+    main = {"cot": cot.main, "sft": sft.main, "eval": eval_stage.main}[stage]
+    code = main(_stage_argv(stage, tiny_model_dir, tmp_path, f"s3://bucket/out/{stage}"))
     err = capsys.readouterr().err
     assert code == EXIT_STORAGE, err
-    assert "error: s3://bucket/models/sft" in err and "failed 2 attempts" in err
-    assert "secret-key" not in err
+    assert f"error: s3://bucket/out/{stage}" in err and "failed 2 attempts" in err
+    assert "secret-key" not in err and "Traceback" not in err
+
+
+def test_the_reasoning_command_gives_the_stage_its_exit_code(tiny_model_dir, tmp_path, store_down, capsys):
+    assert cli.main(["cot", *_stage_argv("cot", tiny_model_dir, tmp_path, "s3://bucket/out/cot")]) == EXIT_STORAGE
+    assert cli.main(["cot", "--input", str(tmp_path / "none.jsonl"), "--output", str(tmp_path / "o.jsonl")]) \
+        == EXIT_INPUT
 
 
 def test_bad_input_keeps_exit_2(tiny_model_dir, tmp_path, store_down, capsys):

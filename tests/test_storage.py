@@ -382,7 +382,7 @@ def test_an_unreachable_store_exits_4_and_a_refusal_exits_2(tmp_path):
     import sys
     env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{_free_port()}", "AWS_ACCESS_KEY_ID": "k",
            "AWS_SECRET_ACCESS_KEY": "s", "REASONING_S3_ATTEMPTS": "2", "REASONING_S3_BACKOFF": "0.05"}
-    down = subprocess.run([sys.executable, "-m", "reasoning.cot.cli", "--input", "s3://bucket/problems.jsonl",
+    down = subprocess.run([sys.executable, "-m", "reasoning.stages.cot", "--input", "s3://bucket/problems.jsonl",
                            "--output", str(tmp_path / "cot.jsonl")], env=env, capture_output=True, text=True, timeout=120)
     assert down.returncode == EXIT_STORAGE, down.stderr
     assert "error: s3://bucket/problems.jsonl:" in down.stderr and "failed 2 attempts" in down.stderr

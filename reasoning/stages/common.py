@@ -562,16 +562,28 @@ def finish_checkpoints(local: Path) -> None:
 
 # ---------------------------------------------------------------- entry point
 
+def result_summary(result: dict) -> dict:
+    """What a training or evaluation stage prints on stdout: where the output went and its metrics."""
+    return {"output": result["output"], "metrics": result["metrics"]}
+
+
 def stage_main(config_cls: type, run: Callable[[Any], dict], argv: Sequence[str] | None, prog: str,
-               description: str | None) -> int:
-    """Shared ``main``: parse, run, print the result; the exit codes are ``reasoning.errors``'s: bad input
-    -> 2, an object-store failure -> 4, a library without the fast GRPO path's private symbols -> 1,
-    SIGTERM -> 143."""
+               description: str | None, *, prepare_argv: Callable[[list[str]], list[str]] | None = None,
+               summary: Callable[[dict], Any] = result_summary) -> int:
+    """The ``main`` of every stage (cot, sft, context, grpo, eval): set up logging, parse the flags
+    (and ``--config`` recipe) into ``config_cls``, ``run`` it, print ``summary(result)`` as JSON.
+
+    ``prepare_argv`` rewrites the arguments first (eval merges repeated ``--model`` flags). Exit
+    codes are the table in ``reasoning.errors``: bad input -> 2, an object-store failure -> 4,
+    a library without the fast GRPO path's private symbols -> 1, SIGTERM -> 143."""
     logging.basicConfig(level=os.environ.get("REASONING_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if prepare_argv is not None:
+        argv = prepare_argv(argv)
     try:
         config = parse_config(config_cls, argv, prog=prog, description=description)
-    except SystemExit as exc:  # argparse already printed "error: ..."
+    except SystemExit as exc:  # argparse already printed "error: ..." (or the help)
         return int(exc.code or 0)
     try:
         with exit_cleanly_on_sigterm():  # outside training (loading, saving); sigterm_guard covers training
@@ -589,5 +601,5 @@ def stage_main(config_cls: type, run: Callable[[Any], dict], argv: Sequence[str]
     except Preempted as exc:
         print(f"preempted: {exc}", file=sys.stderr)
         return EXIT_TERMINATED
-    print(json.dumps({"output": result["output"], "metrics": result["metrics"]}, indent=2, default=str))
+    print(json.dumps(summary(result), indent=2, default=str))
     return 0

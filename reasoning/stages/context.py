@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from reasoning.config import option, require
-from reasoning.errors import InputError
+from reasoning.errors import EXIT_GATE_REFUSED, InputError
 from reasoning.stages import common
 from reasoning.stages.sft import extender_for
 
@@ -310,16 +310,13 @@ def write_refusal(config: ContextStageConfig, proof: dict[str, Any]) -> None:
               config.output)
 
 
-GATE_EXIT_CODE = 3
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     from reasoning.evaluation.long_context import GateFailed
     try:
         return common.stage_main(ContextStageConfig, run, argv, prog="reasoning context", description=__doc__)
     except GateFailed as exc:
         print(f"refused: {exc}", file=sys.stderr)
-        return GATE_EXIT_CODE
+        return EXIT_GATE_REFUSED
 
 
 if __name__ == "__main__":

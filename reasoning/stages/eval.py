@@ -39,16 +39,16 @@ from pathlib import Path
 from typing import Any
 
 from reasoning import artifacts, storage
-from reasoning.config import config_to_dict, option, parse_config, require, save_config
+from reasoning.config import config_to_dict, option, require, save_config
 from reasoning.errors import InputError
 from reasoning.fileio import (
     TABULAR_SUFFIXES,
-    exit_cleanly_on_sigterm,
     write_json_atomic,
     write_jsonl_atomic,
     write_text_atomic,
 )
 from reasoning.models import DEFAULT_MODEL
+from reasoning.stages import common
 
 log = logging.getLogger(__name__)
 
@@ -490,9 +490,8 @@ def check_long_context_memory(config: EvalStageConfig) -> None:
     if not config.long_context_lengths:
         return
     from reasoning.evaluation.long_context import check_memory
-    from reasoning.stages.common import local_model_config
     for _, reference in model_specs(config.models):
-        model_config = local_model_config(reference)
+        model_config = common.local_model_config(reference)
         if model_config is not None:
             check_memory(model_config, config.long_context_settings())
 
@@ -555,22 +554,9 @@ def merge_repeated_flags(argv: Sequence[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=os.environ.get("REASONING_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    argv = merge_repeated_flags(sys.argv[1:] if argv is None else argv)
-    try:
-        config = parse_config(EvalStageConfig, argv, prog="reasoning eval", description=__doc__.split("\n\n")[0])
-    except SystemExit as exc:  # argparse has printed the error
-        return int(exc.code or 0)
-    try:
-        with exit_cleanly_on_sigterm():  # atomic outputs remove their temporary files
-            result = run(config)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     # run() has logged the summary table; stdout gets the machine-readable result.
-    print(json.dumps({"output": result["output"], "metrics": result["metrics"]}, indent=2))
-    return 0
+    return common.stage_main(EvalStageConfig, run, argv, prog="reasoning eval", description=__doc__.split("\n\n")[0],
+                             prepare_argv=merge_repeated_flags)
 
 
 if __name__ == "__main__":
