@@ -42,18 +42,18 @@ from components.reasoning_sft.component import build as build_sft
 from components.register_model.component import build as build_register_model
 from components.serve_model.component import build as build_serve_model
 from components.validate_parameters.component import build as build_validate
-from reasoning.cluster_settings import (
+from reasoning.pipeline.cluster_settings import (
     DEFAULTS as SETTINGS_DEFAULTS,
 )
-from reasoning.cluster_settings import (
+from reasoning.pipeline.cluster_settings import (
     HF_TOKEN_SECRET,
     OBJECT_STORE_KEYS,
     OBJECT_STORE_SECRET,
     SETTINGS_CONFIG_MAP,
 )
-from reasoning.pipeline_params import parameter_defaults
-from reasoning.registry import TOKEN_ENV as REGISTRY_TOKEN_ENV
-from reasoning.registry import TOKEN_SECRET as REGISTRY_TOKEN_SECRET
+from reasoning.pipeline.params import parameter_defaults
+from reasoning.pipeline.registry import TOKEN_ENV as REGISTRY_TOKEN_ENV
+from reasoning.pipeline.registry import TOKEN_SECRET as REGISTRY_TOKEN_SECRET
 
 PIPELINE_NAME = "reasoning-r1-pipeline"
 SECRET_NAME = OBJECT_STORE_SECRET

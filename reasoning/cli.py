@@ -26,7 +26,7 @@ STAGES = {
 
 
 def _model_command(argv: Sequence[str]) -> int:
-    from reasoning.models import resolve_model
+    from reasoning.modeling.models import resolve_model
     if len(argv) != 2 or argv[0] != "resolve":
         print("usage: reasoning model resolve MODEL", file=sys.stderr)
         return 2

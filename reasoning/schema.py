@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from reasoning.errors import InputError
-from reasoning.fileio import iter_records, write_jsonl_atomic
+from reasoning.io.fileio import iter_records, write_jsonl_atomic
 
 
 class ReasoningType(str, enum.Enum):  # noqa: UP042 - keep str() == "ReasoningType.MATH" semantics stable

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from reasoning import storage
-from reasoning.artifacts import read_metadata
+from reasoning.io import storage
+from reasoning.io.artifacts import read_metadata
 from reasoning.schema import load_rows
 from reasoning.stages.cot import main
 

@@ -78,7 +78,7 @@ def test_untagged_but_verified_reasoning_is_wrapped_unless_disabled(tmp_path):
 
 
 def test_tiny_model_teacher_runs_the_real_generation_path(tmp_path, tiny_model_dir):
-    from reasoning.models import load_model, load_tokenizer
+    from reasoning.modeling.models import load_model, load_tokenizer
 
     model, tokenizer = load_model(str(tiny_model_dir)), load_tokenizer(str(tiny_model_dir))
     generator = CoTGenerator(teacher=(model, tokenizer), samples_per_problem=2, max_new_tokens=8, temperature=1.0)

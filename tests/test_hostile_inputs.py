@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from reasoning import artifacts, storage
 from reasoning.errors import InputError
-from reasoning.fileio import atomic_dir, write_text_atomic
+from reasoning.io import artifacts, storage
+from reasoning.io.fileio import atomic_dir, write_text_atomic
 from reasoning.stages import common, sft
 from reasoning.stages.cot import main as cot_main
 from tests.test_stage_sft import tiny_config, write_cot_rows

@@ -26,7 +26,7 @@ def imported_modules(path: Path) -> list[tuple[str, int]]:
         if isinstance(node, ast.Import):
             found += [(alias.name, node.lineno) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            # "from reasoning import storage" imports reasoning.storage: count the names too.
+            # "from reasoning.io import storage" imports reasoning.io.storage: count the names too.
             found += [(node.module, node.lineno)] + [(f"{node.module}.{a.name}", node.lineno) for a in node.names]
     return found
 
@@ -108,13 +108,18 @@ def test_every_module_imports_in_a_fresh_interpreter_without_kfp():
         "        importlib.import_module(name)\n"
         "    except Exception:\n"
         "        failed[name] = traceback.format_exc(limit=3)\n"
-        "print(json.dumps({'failed': failed, 'kfp': sorted(m for m in sys.modules if m.split('.')[0] == 'kfp')}))\n")
+        "elsewhere = sorted(f'{n}: {m.__file__}' for n, m in list(sys.modules.items())\n"
+        "                   if n.split('.')[0] == 'reasoning' and not str(m.__file__).startswith(sys.argv[2]))\n"
+        "print(json.dumps({'failed': failed, 'elsewhere': elsewhere,\n"
+        "                  'kfp': sorted(m for m in sys.modules if m.split('.')[0] == 'kfp')}))\n")
     names = [module_name(path) for path in library_files()]
-    done = subprocess.run([sys.executable, "-c", script, json.dumps(names)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", script, json.dumps(names), str(PACKAGE)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert not result["failed"], "\n".join(f"{n}:\n{tb}" for n, tb in result["failed"].items())
+    # An editable install of another checkout would serve a module this one no longer has.
+    assert not result["elsewhere"], f"modules loaded from outside {PACKAGE}: {result['elsewhere']}"
     assert not result["kfp"], f"importing the library loaded {result['kfp'][:5]}"
 
 
@@ -128,3 +133,20 @@ def test_the_top_level_groups_import_each_other_without_a_cycle():
                 for where in graph.get(source, {}).get(target, []):
                     detail.append(f"  {source} -> {target} at {where}")
     assert not found, f"import cycles between groups {found}:\n" + "\n".join(detail)
+
+
+def test_the_public_api_and_every_stage_command_resolve():
+    """``from reasoning import ...`` names and the ``reasoning <stage>`` table point at modules that
+    exist after any move: each stage is ``python -m reasoning.stages.<stage>`` with a ``main``."""
+    import importlib
+
+    import reasoning
+    from reasoning.cli import STAGES
+
+    for name in reasoning.__all__:
+        if name != "__version__":
+            assert Path(sys.modules[getattr(reasoning, name).__module__].__file__).is_relative_to(PACKAGE), name
+    for stage, module in STAGES.items():
+        assert module == f"reasoning.stages.{stage}"
+        loaded = importlib.import_module(module)
+        assert callable(loaded.main) and Path(loaded.__file__).is_relative_to(PACKAGE), module

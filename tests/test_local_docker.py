@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from pipelines.local_docker import EngineError, check_engine, forwarded_environment
-from reasoning.pipeline_params import load_pipeline_recipe
+from reasoning.pipeline.params import load_pipeline_recipe
 from tests.test_pipeline_local import ROOT
 
 

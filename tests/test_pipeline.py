@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from reasoning.errors import InputError
-from reasoning.pipeline_params import PipelineParameters, load_pipeline_recipe, parameter_defaults, validate_parameters
+from reasoning.pipeline.params import PipelineParameters, load_pipeline_recipe, parameter_defaults, validate_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "pipelines" / "reasoning_pipeline.yaml"
@@ -94,7 +94,7 @@ def test_images_resources_and_accelerators(compiled):
 def test_secrets_settings_volumes_timeouts_and_gpu_placement(compiled):
     """Per-task cache volumes (no shared ReadWriteOnce claim), step timeouts, the settings ConfigMap and
     Hub token on every task; GPU toleration/node selector only through the validated placement."""
-    from reasoning.cluster_settings import DEFAULTS
+    from reasoning.pipeline.cluster_settings import DEFAULTS
     _, spec, platform = compiled
     assert set(platform) == set(spec["deploymentSpec"]["executors"])
     for name, settings in platform.items():
@@ -127,7 +127,7 @@ def test_secrets_settings_volumes_timeouts_and_gpu_placement(compiled):
 
 
 def test_validate_derives_gpu_placement_and_the_run_prefix():
-    from reasoning.pipeline_params import make_parameters, run_checkpoint_prefix, task_placement
+    from reasoning.pipeline.params import make_parameters, run_checkpoint_prefix, task_placement
     cpu = task_placement(make_parameters({"gpu_node_selector": {"pool": "gpu"}}))
     assert cpu == {"train_task_gpus": 0, "train_tolerations": [], "train_node_selector": {},
                    "eval_tolerations": [], "eval_node_selector": {}}

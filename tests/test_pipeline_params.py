@@ -11,7 +11,7 @@ import json
 import pytest
 
 from reasoning.errors import InputError
-from reasoning.pipeline_params import (
+from reasoning.pipeline.params import (
     GPU_TOLERATION,
     KNOWN_DATASETS,
     PipelineParameters,

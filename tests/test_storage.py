@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from reasoning import storage
-from reasoning.artifacts import read_metadata, write_dataset_metadata
 from reasoning.errors import EXIT_STORAGE, InputError
-from reasoning.s3client import parse_uri, settings_from_env
+from reasoning.io import storage
+from reasoning.io.artifacts import read_metadata, write_dataset_metadata
+from reasoning.io.s3client import parse_uri, settings_from_env
 
 MB = 1024 * 1024
 
@@ -162,7 +162,7 @@ def test_model_directory_round_trip_500mb(s3_env, tmp_path):
 
 @pytest.mark.s3
 def test_models_resolve_model_fetches_a_uri(s3_env, tiny_model_dir):
-    from reasoning.models import resolve_model
+    from reasoning.modeling.models import resolve_model
     _, bucket = s3_env
     storage.upload(tiny_model_dir, f"{bucket}/tiny")
     resolved = Path(resolve_model(f"{bucket}/tiny"))

@@ -9,12 +9,12 @@ def extend_context(model: Input[Model], long_model: Output[Model], target_contex
                    num_nodes: int, long_dataset: Input[Dataset] = None, long_context_lengths: str = "",
                    long_context_tasks: str = "passkey,variables,perplexity",
                    context_gate_metric: str = "passkey", context_gate_min_score: float = 0.0):
-    """Context extension through reasoning.stages.context (via reasoning.launch).
+    """Context extension through reasoning.stages.context (via reasoning.pipeline.launch).
 
     With long_context_lengths the stage evaluates each scaling type, keeps the best and fails
     (exit 3, GRPO never starts) when the gate refuses it; its report is in the output."""
-    from reasoning.pipeline_params import context_stage_config, make_parameters
-    from reasoning.pipeline_steps import artifact_metadata, dataset_rows, run_training_stage
+    from reasoning.pipeline.params import context_stage_config, make_parameters
+    from reasoning.pipeline.steps import artifact_metadata, dataset_rows, run_training_stage
 
     dataset = str(dataset_rows(long_dataset.path)) if long_dataset is not None else ""
     params = make_parameters(dict(target_context=target_context, scaling_type=scaling_type,
@@ -28,7 +28,7 @@ def extend_context(model: Input[Model], long_model: Output[Model], target_contex
     run_training_stage("context", config, gpus=gpu_count, num_nodes=num_nodes)
     long_model.metadata.update(artifact_metadata(long_model.path))
     long_model.metadata.update({"target_context": target_context, "scaling_type": scaling_type})
-    from reasoning.artifacts import read_metadata
+    from reasoning.io.artifacts import read_metadata
     proof = (read_metadata(long_model.path).get("lineage") or {}).get("long_context")
     if proof:  # the sweep's choice and the gate, where the UI shows them
         long_model.metadata.update({"chosen_scaling_type": proof["choice"]["chosen"],

@@ -7,7 +7,7 @@ from components._common import image, lightweight
 def generate_cot(problems: Input[Dataset], reasoning_type: str, seed: int, cot_dataset: Output[Dataset],
                  teacher: Input[Model] = None):
     """Stage 1 of the R1 recipe through reasoning.cot.CoTGenerator."""
-    from reasoning.pipeline_steps import generate_cot as run
+    from reasoning.pipeline.steps import generate_cot as run
 
     summary = run(problems.path, cot_dataset.path, reasoning_type=reasoning_type,
                   teacher=teacher.path if teacher is not None else None, seed=seed)

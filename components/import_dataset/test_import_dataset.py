@@ -3,7 +3,7 @@ import json
 import pytest
 
 from reasoning.errors import InputError
-from reasoning.pipeline_steps import import_dataset
+from reasoning.pipeline.steps import import_dataset
 from reasoning.schema import load_rows
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from components.import_model.component import build
 from reasoning.errors import InputError
-from reasoning.pipeline_steps import import_model
+from reasoning.pipeline.steps import import_model
 
 
 def test_imports_a_model_directory_with_lineage(tiny_model_dir, tmp_path):

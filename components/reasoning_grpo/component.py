@@ -1,4 +1,4 @@
-"""reasoning_grpo: GRPO reinforcement learning with the combined reward (stage 4), through reasoning.launch."""
+"""reasoning_grpo: GRPO reinforcement learning with the combined reward (stage 4), through reasoning.pipeline.launch."""
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
 from components._common import image, lightweight
@@ -11,8 +11,8 @@ def reasoning_grpo(model: Input[Model], dataset: Input[Dataset], grpo_model: Out
                    length_weight: float, process_weight: float, checkpoint_uri: str, gpu_count: int,
                    num_nodes: int, grpo_dynamic_sampling: bool = True):
     """GRPO on the problems' reference answers; logs the final reward and KL."""
-    from reasoning.pipeline_params import grpo_stage_config, make_parameters
-    from reasoning.pipeline_steps import artifact_metadata, dataset_rows, numeric_metrics, run_training_stage
+    from reasoning.pipeline.params import grpo_stage_config, make_parameters
+    from reasoning.pipeline.steps import artifact_metadata, dataset_rows, numeric_metrics, run_training_stage
 
     params = make_parameters(dict(grpo_iterations=grpo_iterations, group_size=group_size,
                                   grpo_learning_rate=grpo_learning_rate, grpo_batch_size=grpo_batch_size,

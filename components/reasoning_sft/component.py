@@ -1,4 +1,4 @@
-"""reasoning_sft: supervised fine-tuning on chain-of-thought rows (stage 2), through reasoning.launch."""
+"""reasoning_sft: supervised fine-tuning on chain-of-thought rows (stage 2), through reasoning.pipeline.launch."""
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
 from components._common import image, lightweight
@@ -9,8 +9,8 @@ def reasoning_sft(model: Input[Model], dataset: Input[Dataset], sft_model: Outpu
                   lora_r: int, max_length: int, train_rows: int, seed: int, checkpoint_uri: str,
                   gpu_count: int, num_nodes: int):
     """SFT with LoRA (merged into the saved model); logs the final training metrics."""
-    from reasoning.pipeline_params import make_parameters, sft_stage_config
-    from reasoning.pipeline_steps import artifact_metadata, dataset_rows, numeric_metrics, run_training_stage
+    from reasoning.pipeline.params import make_parameters, sft_stage_config
+    from reasoning.pipeline.steps import artifact_metadata, dataset_rows, numeric_metrics, run_training_stage
 
     params = make_parameters(dict(sft_epochs=sft_epochs, sft_max_steps=sft_max_steps,
                                   sft_learning_rate=sft_learning_rate, sft_batch_size=sft_batch_size,

@@ -25,11 +25,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from reasoning import artifacts, storage
 from reasoning.config import config_to_dict, option, parse_config, refuse_uri_credentials, require, save_config
+from reasoning.data.datasets import resolve_dataset
 from reasoning.errors import EXIT_FAILURE, EXIT_TERMINATED, InputError, StorageError, exit_code_for
 from reasoning.fast_grpo.private_api import FastPathUnavailable
-from reasoning.fileio import exit_cleanly_on_sigterm, iter_records, write_text_atomic
+from reasoning.io import artifacts, storage
+from reasoning.io.fileio import TABULAR_SUFFIXES, exit_cleanly_on_sigterm, iter_records, write_text_atomic
 from reasoning.paths import cache_dir
 from reasoning.schema import Row, validate_row
 
@@ -204,7 +205,7 @@ def torch_dtype(precision: str):
 # ---------------------------------------------------------------- inputs
 
 def check_model(reference: str) -> None:
-    from reasoning.models import check_model_reference
+    from reasoning.modeling.models import check_model_reference
     try:
         check_model_reference(reference)
     except InputError as exc:
@@ -234,7 +235,7 @@ def load_stage_rows(spec: str, *, limit: int = 0, flag: str = "--dataset",
                     require_completion: bool = False) -> tuple[list[Row], dict[str, Any]]:
     """Read and validate every row of ``spec`` before any model is loaded.
 
-    ``spec`` is a file or URI in the row format, or anything ``reasoning.cot.datasets.
+    ``spec`` is a file or URI in the row format, or anything ``reasoning.data.datasets.
     resolve_dataset`` accepts (synthetic:..., gsm8k, ...). ``check(row, file, line)`` adds the
     stage's own requirements. Returns the rows and the lineage (source, sha256, rows).
     """
@@ -273,13 +274,8 @@ def load_stage_rows(spec: str, *, limit: int = 0, flag: str = "--dataset",
 
 
 def _resolve_named_dataset(spec: str, limit: int, flag: str) -> list[Row]:
-    from reasoning.fileio import TABULAR_SUFFIXES
     if spec.lower().endswith((*TABULAR_SUFFIXES, ".jsonl.gz")):
         raise InputError("dataset file does not exist", file=spec, field=flag)
-    try:
-        from reasoning.cot.datasets import resolve_dataset
-    except ImportError:
-        raise InputError("dataset file does not exist", file=spec, field=flag) from None
     return list(resolve_dataset(spec, limit=limit or None))  # its InputError names the spec
 
 

@@ -305,7 +305,7 @@ def load_model_config(reference: str | os.PathLike) -> Any:
     """A PretrainedConfig for a model reference (local dir, builtin:, s3://, hub id)."""
     from transformers import AutoConfig
 
-    from reasoning.models import resolve_model
+    from reasoning.modeling.models import resolve_model
     return AutoConfig.from_pretrained(resolve_model(reference))
 
 

@@ -6,7 +6,7 @@ Accepted everywhere a model is accepted:
   in the user cache. Why convert: a GGUF-loaded model carries a quantization config
   and the Trainer refuses to train it; a dequantised fp32 copy trains like any model.
 - a local Hugging Face model directory (anything with ``config.json``);
-- an ``s3://`` / ``minio://`` URI (downloaded through ``reasoning.storage``);
+- an ``s3://`` / ``minio://`` URI (downloaded through ``reasoning.io.storage``);
 - a hub id (``HuggingFaceTB/SmolLM2-135M-Instruct``) where the network allows.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from reasoning.errors import InputError
-from reasoning.fileio import atomic_dir
+from reasoning.io.fileio import atomic_dir
 from reasoning.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def resolve_model(reference: str | os.PathLike) -> str:
     if text.startswith("builtin:"):
         return str(builtin_model_dir(text.split(":", 1)[1]))
     if text.startswith(("s3://", "minio://")):
-        from reasoning import storage
+        from reasoning.io import storage
         return str(storage.fetch(text))
     path = Path(text).expanduser()
     if path.is_dir():

@@ -321,7 +321,7 @@ class _VerifyWorker:
 
     def __init__(self) -> None:
         self._process = subprocess.Popen(
-            [sys.executable, "-c", "from reasoning.answers import serve_worker; serve_worker()"],
+            [sys.executable, "-c", "from reasoning.scoring.answers import serve_worker; serve_worker()"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
         if self._read_line(self.STARTUP_TIMEOUT) != "ready":
             self.stop()
@@ -503,7 +503,7 @@ def check_response(response: str | None, reference: str | None, reasoning_type: 
     if kind == "code" or tests:
         if not tests or not entry_point:
             return False
-        from reasoning.sandbox import run_tests
+        from reasoning.scoring.sandbox import run_tests
 
         code = extract_code(response)
         if not code.strip():
