@@ -9,7 +9,7 @@
 #   ./run_reasoning_pipeline.sh --print-params ...                # print what the flags resolve to, run nothing
 #   ./run_reasoning_pipeline.sh --host URL --param export_destination=s3://b/m --register-model http://model-registry-service.kubeflow:8080
 #
-# Any other pipeline parameter: --param name=value (names as in reasoning/pipeline_params.py).
+# Any other pipeline parameter: --param name=value (names as in reasoning/pipeline/params.py).
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=python3

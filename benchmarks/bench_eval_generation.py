@@ -2,7 +2,7 @@
 
     python -m benchmarks.bench_eval_generation [--prompts 32 --max-new-tokens 64 --batch-size 16 --repeats 3]
 
-Runs ``reasoning.generation.generate`` (greedy, chat template, left padding) on the
+Runs ``reasoning.modeling.generation.generate`` (greedy, chat template, left padding) on the
 default model with synthetic two-digit addition prompts, once with ``batch_size`` prompts
 per forward batch and once with a single prompt per call, alternating the two modes
 (and which goes first) in every repeat so that load from other processes on a shared
@@ -24,8 +24,8 @@ import random
 import statistics
 import time
 
-from reasoning.generation import SamplingSettings, generate
-from reasoning.models import DEFAULT_MODEL, load_model, load_tokenizer
+from reasoning.modeling.generation import SamplingSettings, generate
+from reasoning.modeling.models import DEFAULT_MODEL, load_model, load_tokenizer
 
 
 def addition_prompts(count: int, seed: int = 0) -> list[list[dict[str, str]]]:

@@ -35,7 +35,7 @@ SHARED = {"group_size": 4, "batch_size": 8, "lora_r": 16, "lora_alpha": 32, "lor
 
 def ours_history(model: str, out: Path, steps: int, length: int, beta: float, **overrides) -> list[dict]:
     """The project's GRPO stage as a user runs it; its logged history (train_log.jsonl)."""
-    from reasoning import artifacts
+    from reasoning.io import artifacts
     from reasoning.stages import grpo
     config = grpo.GRPOStageConfig(model=model, dataset=DATASET, output=str(out), iterations=steps,
                                   max_completion_length=length, beta=beta, warmup_ratio=0.0,
@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("REASONING_LOG_LEVEL", "WARNING")
     from reasoning.fast_grpo.profiler import PHASES
-    from reasoning.models import resolve_model
+    from reasoning.modeling.models import resolve_model
     model_dir = str(resolve_model(args.model))
     with tempfile.TemporaryDirectory(prefix="bench-grpo-") as tmp:
         counter = iter(range(1_000_000))

@@ -5,7 +5,7 @@
 Both sides run the same steps on the same tiny random model (2 layers, hidden 64) and the
 parameters of recipes/pipeline_tiny_ci.yaml (CoT on, context off): import model and
 dataset, CoT, SFT, GRPO, evaluation of base/SFT/GRPO. "direct" calls the functions of
-``reasoning.pipeline_steps`` one after another in one fresh Python process; "kfp.local"
+``reasoning.pipeline.steps`` one after another in one fresh Python process; "kfp.local"
 runs the whole pipeline through ``python -m pipelines.cli run`` (a process per task, plus
 artifact bookkeeping). Prints the median wall time of each and one line with the ratio.
 """
@@ -28,7 +28,7 @@ def make_tiny_model(directory: Path) -> Path:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from reasoning.models import builtin_gguf_path
+    from reasoning.modeling.models import builtin_gguf_path
     gguf = builtin_gguf_path("smollm2-135m-instruct")
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
@@ -44,8 +44,8 @@ def make_tiny_model(directory: Path) -> Path:
 
 def run_direct(parameters: dict, workdir: Path) -> None:
     """The pipeline's steps (CoT on, context off) as plain calls, in this process."""
-    from reasoning import pipeline_steps as steps
-    from reasoning.pipeline_params import grpo_stage_config, make_parameters, sft_stage_config, validate_parameters
+    from reasoning.pipeline import steps
+    from reasoning.pipeline.params import grpo_stage_config, make_parameters, sft_stage_config, validate_parameters
 
     params = make_parameters(validate_parameters(parameters))
     steps.import_model(params.base_model, workdir / "base")
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         run_direct(spec["parameters"], Path(spec["workdir"]))
         return 0
 
-    from reasoning.pipeline_params import load_pipeline_recipe
+    from reasoning.pipeline.params import load_pipeline_recipe
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         tmp = Path(tmp)
         parameters = {**load_pipeline_recipe(RECIPE), "base_model": str(make_tiny_model(tmp / "tiny"))}

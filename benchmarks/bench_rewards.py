@@ -62,7 +62,7 @@ def time_combined(samples) -> float:
 def time_math_verify(samples) -> float:
     from math_verify import parse, verify
 
-    from reasoning.answers import extract_final_answer
+    from reasoning.scoring.answers import extract_final_answer
 
     answers = [(extract_final_answer(c) or "", r) for _, c, r in samples]
     started = time.perf_counter()

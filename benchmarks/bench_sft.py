@@ -32,7 +32,7 @@ def tokens_per_second(history: list[dict]) -> float:
 
 
 def run_ours(model: str, out: Path, steps: int) -> float:
-    from reasoning import artifacts
+    from reasoning.io import artifacts
     from reasoning.stages import sft
     config = sft.SFTStageConfig(model=model, dataset=DATASET, output=str(out), max_steps=steps,
                                 use_gradient_checkpointing=False, warmup_ratio=0.0, save_steps=10_000, **SHARED)
@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("REASONING_LOG_LEVEL", "WARNING")
-    from reasoning.models import resolve_model
+    from reasoning.modeling.models import resolve_model
     model_dir = str(resolve_model(args.model))
     with tempfile.TemporaryDirectory(prefix="bench-sft-") as tmp:
         counter = iter(range(1_000_000))

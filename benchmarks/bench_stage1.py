@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from reasoning.cot import CoTGenerator
-from reasoning.cot.datasets import data_dir
+from reasoning.data.datasets import data_dir
 
 
 def measure(work: Callable[[], int], repeats: int) -> tuple[list[float], list[float]]:

@@ -4,8 +4,8 @@ Run: .venv/bin/python -m benchmarks.bench_storage [--size-mb 500] [--repeats 3]
 
 Starts a SeaweedFS ``weed mini`` S3 server on free loopback ports (the same one the tests
 use), writes a model-shaped directory of random bytes (a 375 MB and a 125 MB shard plus
-small JSON files), and times ``reasoning.storage.upload`` (sha256, multipart, verify,
-manifest) and ``reasoning.storage.download`` (parallel GETs, sha256 verify) into a fresh
+small JSON files), and times ``reasoning.io.storage.upload`` (sha256, multipart, verify,
+manifest) and ``reasoning.io.storage.download`` (parallel GETs, sha256 verify) into a fresh
 directory each time. Prints the median of the repeats, one line each, in MB/s (10^6 bytes),
 and the plain SDK ``fput_object``/``fget_object`` of the same bytes as a baseline.
 """
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
-    from reasoning import storage
+    from reasoning.io import storage
     from tests.s3_fixture import STORE_ENV, S3Server, weed_binary
 
     if weed_binary() is None:

@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("REASONING_LOG_LEVEL", "WARNING")
     from benchmarks.bench_grpo import ours_history, plain_history
-    from reasoning.models import resolve_model
+    from reasoning.modeling.models import resolve_model
     model_dir = str(resolve_model(args.model))
     with tempfile.TemporaryDirectory(prefix="grpo-curves-") as tmp:
         for dropout in args.lora_dropout:

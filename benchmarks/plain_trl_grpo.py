@@ -4,7 +4,7 @@
 
 What it fixes to match the project's GRPO stage on the same work (everything else is TRL
 1.16's default, gradient checkpointing included): the model (builtin:smollm2-135m-instruct
-resolved by ``reasoning.models.resolve_model``), the data (synthetic arithmetic prompts),
+resolved by ``reasoning.modeling.models.resolve_model``), the data (synthetic arithmetic prompts),
 the reward functions and weights (``reasoning.rewards.trl_reward_functions``), group size,
 batch, completion length, LoRA (r, alpha, dropout, all linear layers), learning rate, beta,
 seed, and fp32 (TRL's bf16 default is a GPU setting). Prints TRL's log lines.
@@ -23,7 +23,7 @@ def grpo_dataset(spec: str = DATASET):
     """The rows as TRL reads them: a chat prompt plus the columns the reward functions use."""
     from datasets import Dataset
 
-    from reasoning.cot.datasets import resolve_dataset
+    from reasoning.data.datasets import resolve_dataset
     records = [{"prompt": row.prompt_messages, "answer": row.answer or "", "reasoning_type": row.reasoning_type,
                 "tests": row.tests or "", "entry_point": row.entry_point or ""} for row in resolve_dataset(spec)]
     return Dataset.from_list(records)
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--max-completion-length", type=int, default=64)
     args = parser.parse_args(argv)
-    from reasoning.models import resolve_model
+    from reasoning.modeling.models import resolve_model
     with tempfile.TemporaryDirectory() as out:
         trainer = plain_grpo_trainer(str(resolve_model(args.model)), out, steps=args.steps,
                                      max_completion_length=args.max_completion_length)

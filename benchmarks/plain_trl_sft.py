@@ -4,7 +4,7 @@
 
 Fixed to match the project's SFT stage on the same work (everything else is TRL 1.16's
 default, including gradient checkpointing and training on the whole conversation): the
-model (builtin:smollm2-135m-instruct via ``reasoning.models.resolve_model``), the data (the
+model (builtin:smollm2-135m-instruct via ``reasoning.modeling.models.resolve_model``), the data (the
 same synthetic CoT rows as chat ``messages``), batch size, steps, learning rate, LoRA (r,
 alpha, dropout, all linear layers), seed, and fp32 (TRL's bf16 default is a GPU setting).
 """
@@ -22,7 +22,7 @@ def sft_messages(spec: str = DATASET):
     """The CoT rows as a TRL user would load them: one ``messages`` column."""
     from datasets import Dataset
 
-    from reasoning.cot.datasets import resolve_dataset
+    from reasoning.data.datasets import resolve_dataset
     return Dataset.from_list([{"messages": row.messages} for row in resolve_dataset(spec)])
 
 
@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", default="builtin:smollm2-135m-instruct")
     parser.add_argument("--steps", type=int, default=6)
     args = parser.parse_args(argv)
-    from reasoning.models import resolve_model
+    from reasoning.modeling.models import resolve_model
     with tempfile.TemporaryDirectory() as tmp:
         trainer = plain_sft_trainer(str(resolve_model(args.model)), tmp, steps=args.steps)
         print(trainer.train().metrics)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from reasoning import pipeline_steps, storage
+    from reasoning.io import storage
+    from reasoning.pipeline import steps as pipeline_steps
     from tests.s3_fixture import S3Server
 
     args = list(sys.argv[1:] if argv is None else argv)

@@ -33,12 +33,12 @@ TIMES = ROOT / "mutants" / "module_times.json"
 # <module>.xǁ<Class>ǁ<method>__mutmut_<n>). common.py is only its checkpoint/resume part.
 MODULES: dict[str, list[str]] = {
     "rewards": ["reasoning.rewards.*"],
-    "answers": ["reasoning.answers.*"],
+    "answers": ["reasoning.scoring.answers.*"],
     "metrics": ["reasoning.evaluation.metrics.*"],
     "checkpoints": [f"reasoning.stages.common.x_{name}__mutmut_*" for name in
                     ("local_checkpoint_dir", "checkpoint_uri_for", "prepare_checkpoints", "train_with_preemption")],
-    "pipeline_params": ["reasoning.pipeline_params.*"],
-    "sandbox": ["reasoning.sandbox.*"],
+    "pipeline_params": ["reasoning.pipeline.params.*"],
+    "sandbox": ["reasoning.scoring.sandbox.*"],
 }
 KILLED = {"killed", "timeout", "caught by type check"}
 

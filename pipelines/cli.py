@@ -8,7 +8,7 @@
                                    [--package pipelines/reasoning_pipeline.yaml] [key=value ...]
 
 `reasoning pipeline ...` runs the same commands. ``key=value`` arguments override the
-recipe's pipeline parameters (names as in reasoning/pipeline_params.py).
+recipe's pipeline parameters (names as in reasoning/pipeline/params.py).
 """
 import argparse
 import json
@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from reasoning.fileio import InputError, write_json_atomic
-from reasoning.pipeline_params import load_pipeline_recipe, validate_parameters
-from reasoning.s3client import StorageError
+from reasoning.errors import InputError, StorageError, exit_code_for
+from reasoning.io.fileio import write_json_atomic
+from reasoning.pipeline.params import load_pipeline_recipe, validate_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PACKAGE = ROOT / "pipelines" / "reasoning_pipeline.yaml"
@@ -104,7 +104,7 @@ def run_locally(parameters: dict[str, Any], output_dir: str | os.PathLike, *, st
                "wall_seconds": round(wall, 2), "run_dir": str(run_dir),
                "artifacts": str(artifacts_root), "report": copied, "tasks": sorted(outputs)}
     if storage:
-        from reasoning import storage as object_store
+        from reasoning.io import storage as object_store
         report_uri = f"{storage.rstrip('/')}/reports/{run_id}"
         for name, path in copied.items():
             object_store.upload(path, f"{report_uri}/{name}")
@@ -251,12 +251,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except InputError as exc:
+    except (InputError, StorageError) as exc:  # bad input (2), or the store failed and a retry may pass (4)
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except StorageError as exc:  # the object store failed, not the input: a retry may pass
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return exit_code_for(exc)
 
 
 if __name__ == "__main__":

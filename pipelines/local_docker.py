@@ -19,10 +19,10 @@ import os
 import re
 from pathlib import Path
 
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 
 DEFAULT_IMAGE = "localhost/reasoning-cpu:dev"
-# The object-store settings reasoning.s3client reads, and the log level; nothing else of the host's
+# The object-store settings reasoning.io.s3client reads, and the log level; nothing else of the host's
 # environment (paths such as REASONING_CACHE or AWS_CA_BUNDLE name host files, not the image's).
 FORWARDED_ENV = ("MINIO_ENDPOINT", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "MINIO_SECURE", "S3_SECURE",
                  "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",

@@ -7,7 +7,7 @@
 One task per stage, optional stages included: a switched-off stage (``enable_cot``,
 ``enable_context``) runs, writes a skipped marker instead of a model or rows, and the task
 after it takes both that output and what the stage would have changed, and keeps one
-(``reasoning.pipeline_steps.stage_input``). So the Kubeflow UI shows the five stages once,
+(``reasoning.pipeline.steps.stage_input``). So the Kubeflow UI shows the five stages once,
 and kfp.local runs the very graph that is compiled. Every cluster setting is made here, where the
 pipeline is assembled: images, resources, accelerators, tolerations, node selectors,
 retries, caching, step timeouts, the object-store and Hub-token secrets, the settings
@@ -41,18 +41,18 @@ from components.reasoning_sft.component import build as build_sft
 from components.register_model.component import build as build_register_model
 from components.serve_model.component import build as build_serve_model
 from components.validate_parameters.component import build as build_validate
-from reasoning.cluster_settings import (
+from reasoning.pipeline.cluster_settings import (
     DEFAULTS as SETTINGS_DEFAULTS,
 )
-from reasoning.cluster_settings import (
+from reasoning.pipeline.cluster_settings import (
     HF_TOKEN_SECRET,
     OBJECT_STORE_KEYS,
     OBJECT_STORE_SECRET,
     SETTINGS_CONFIG_MAP,
 )
-from reasoning.pipeline_params import PARAMETER_NAMES, pipeline_docstring, pipeline_signature
-from reasoning.registry import TOKEN_ENV as REGISTRY_TOKEN_ENV
-from reasoning.registry import TOKEN_SECRET as REGISTRY_TOKEN_SECRET
+from reasoning.pipeline.params import PARAMETER_NAMES, pipeline_docstring, pipeline_signature
+from reasoning.pipeline.registry import TOKEN_ENV as REGISTRY_TOKEN_ENV
+from reasoning.pipeline.registry import TOKEN_SECRET as REGISTRY_TOKEN_SECRET
 
 PIPELINE_NAME = "reasoning-r1-pipeline"
 SECRET_NAME = OBJECT_STORE_SECRET
@@ -208,7 +208,7 @@ def build_pipeline(cpu_image: str | None = None, gpu_image: str | None = None, *
         # "Expected 1 artifact in ArtifactSelectorSpec"), and repeating the downstream graph in each
         # branch made 135 component specs in 948 KB of YAML. A switched-off stage writes a skipped marker (no copy of
         # a model in the store), asks for no GPU, and the task after it keeps the input the stage
-        # would have changed (reasoning.pipeline_steps.stage_input). What it still costs on a
+        # would have changed (reasoning.pipeline.steps.stage_input). What it still costs on a
         # cluster: its pod starts, and the KFP launcher downloads every input artifact before the
         # component runs (backend/src/v2/component/launcher_v2.go, execute -> downloadArtifacts),
         # so the skipped context task reads the SFT model into its pod, and GRPO after a context

@@ -17,7 +17,7 @@ _LAZY = {
     "ReasoningType": "reasoning.schema",
     "create_reward_function": "reasoning.rewards",
     "RewardConfig": "reasoning.rewards",
-    "create_context_extender": "reasoning.context_extension",
+    "create_context_extender": "reasoning.modeling.context_extension",
 }
 __all__ = [*_LAZY, "__version__"]
 

@@ -2,7 +2,7 @@
 
     reasoning cot --input F --output F --type math [--skip-invalid]
     reasoning cot synthetic --output F --num-samples N --seed S [--split train|test]
-    reasoning sft|grpo|context|eval [stage flags]       (same flags as python -m reasoning.stages.X)
+    reasoning cot|sft|grpo|context|eval [stage flags]   (runs python -m reasoning.stages.X: same flags and exit codes)
     reasoning model resolve builtin:smollm2-135m-instruct
     reasoning pipeline run|compile|submit [...]          (runs the pipelines/ package, which uses kfp)
 """
@@ -14,11 +14,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-from reasoning.fileio import InputError
-from reasoning.s3client import StorageError
+from reasoning.errors import InputError, StorageError, exit_code_for
 
 STAGES = {
-    "cot": "reasoning.cot.cli",
+    "cot": "reasoning.stages.cot",
     "sft": "reasoning.stages.sft",
     "grpo": "reasoning.stages.grpo",
     "context": "reasoning.stages.context",
@@ -27,7 +26,7 @@ STAGES = {
 
 
 def _model_command(argv: Sequence[str]) -> int:
-    from reasoning.models import resolve_model
+    from reasoning.modeling.models import resolve_model
     if len(argv) != 2 or argv[0] != "resolve":
         print("usage: reasoning model resolve MODEL", file=sys.stderr)
         return 2
@@ -56,12 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _model_command(rest)
         if command == "pipeline":
             return _pipeline_command(rest)
-    except InputError as exc:
+    except (InputError, StorageError) as exc:  # bad input (2), or the store failed and a retry may pass (4)
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except StorageError as exc:  # the object store failed, not the input: a retry may pass
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return exit_code_for(exc)
     print(f"error: unknown command '{command}'; expected one of: {', '.join([*STAGES, 'model', 'pipeline'])}",
           file=sys.stderr)
     return 2

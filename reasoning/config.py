@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 
 import yaml
 
-from reasoning.fileio import InputError, write_text_atomic
+from reasoning.errors import InputError
+from reasoning.io.fileio import write_text_atomic
 
 C = TypeVar("C")
 
@@ -159,9 +160,9 @@ def save_config(config: Any, path: str | os.PathLike, command: str | None = None
 
 def refuse_uri_credentials(values: Any) -> None:
     """An InputError naming the flag whose value is a URI with ``user:password@`` in it (the
-    message never repeats the secret: see ``reasoning.fileio.redact_credentials``)."""
-    from reasoning.fileio import has_uri_credentials
-    from reasoning.s3client import CREDENTIALS_IN_URI
+    message never repeats the secret: see ``reasoning.io.fileio.redact_credentials``)."""
+    from reasoning.errors import has_uri_credentials
+    from reasoning.io.s3client import CREDENTIALS_IN_URI
     items = values.items() if isinstance(values, dict) else config_to_dict(values).items()
     for name, value in items:
         for item in value if isinstance(value, (list, tuple)) else [value]:

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reasoning.fileio import InputError, iter_records, write_jsonl_atomic
+from reasoning.errors import InputError
+from reasoning.io.fileio import iter_records, write_jsonl_atomic
 
 
 class ReasoningType(str, enum.Enum):  # noqa: UP042 - keep str() == "ReasoningType.MATH" semantics stable

@@ -40,7 +40,7 @@ def shared_data() -> Path:
 def smollm2_tokenizer_dir(tmp_path_factory) -> Path:
     from transformers import AutoTokenizer
 
-    from reasoning.models import builtin_gguf_path
+    from reasoning.modeling.models import builtin_gguf_path
 
     gguf = builtin_gguf_path("smollm2-135m-instruct")
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)

@@ -16,8 +16,8 @@ from fractions import Fraction
 
 import pytest
 
-from reasoning import answers
-from reasoning.answers import (
+from reasoning.scoring import answers
+from reasoning.scoring.answers import (
     check_response,
     extract_code,
     extract_final_answer,
@@ -223,7 +223,7 @@ def test_worker_that_died_is_reported(tmp_path, monkeypatch, caplog):
     _fake_python(tmp_path, monkeypatch, "echo ready\n")
     worker = answers._VerifyWorker()
     worker._process.wait(5)
-    with caplog.at_level(logging.WARNING, logger="reasoning.answers"):
+    with caplog.at_level(logging.WARNING, logger="reasoning.scoring.answers"):
         assert worker.check("1", "1", 1.0) is None
     assert caplog.messages == ["math check failed ([Errno 32] Broken pipe); counted as not equivalent"]
     assert not worker.alive
@@ -345,7 +345,7 @@ def test_pool_never_exceeds_max_workers_and_a_fifth_call_waits(factory):
 def test_pool_retires_a_worker_that_timed_out(factory, caplog):
     factory.answer = None  # the worker overran its timeout
     pool = answers._VerifyPool()
-    with caplog.at_level(logging.WARNING, logger="reasoning.answers"):
+    with caplog.at_level(logging.WARNING, logger="reasoning.scoring.answers"):
         assert pool.check("a", "b", 0.5) is False
     assert caplog.messages == ["math check timed out after 0.5s; counted as not equivalent"]
     assert (_settle(pool), len(factory.made)) == ((1, 1), 2)  # the stuck one is gone, a fresh spare waits
@@ -364,7 +364,7 @@ def test_pool_replaces_a_dead_idle_worker(factory):
 def test_pool_start_failures_are_counted_and_logged(factory, caplog):
     pool = answers._VerifyPool()
     factory.fail = True
-    with caplog.at_level(logging.WARNING, logger="reasoning.answers"):
+    with caplog.at_level(logging.WARNING, logger="reasoning.scoring.answers"):
         assert pool.check("a", "b", 0.5) is False  # no worker: not shown equal
     assert caplog.messages == ["math check failed (boom); counted as not equivalent"]
     assert _settle(pool) == (0, 0)
@@ -379,7 +379,7 @@ def test_pool_start_failures_are_counted_and_logged(factory, caplog):
         time.sleep(0.005)
     assert _settle(pool) == (2, 1)  # one busy, its spare idle
     factory.fail = True  # the next background spare fails to start
-    with caplog.at_level(logging.WARNING, logger="reasoning.answers"):
+    with caplog.at_level(logging.WARNING, logger="reasoning.scoring.answers"):
         busy[1].start()
         while factory.checking < 3 and time.monotonic() < deadline + 5:
             time.sleep(0.005)

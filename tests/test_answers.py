@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from reasoning.answers import (
+from reasoning.scoring.answers import (
     check_response,
     extract_code,
     extract_final_answer,

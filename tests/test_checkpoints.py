@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reasoning import artifacts
+from reasoning.io import artifacts
 from reasoning.stages import common
 from reasoning.stages.common import Preempted
 from reasoning.stages.sft import SFTStageConfig
@@ -87,7 +87,7 @@ def test_resume_on_a_fresh_node_restores_the_checkpoints_from_object_storage(s3_
     _, bucket = s3_env
     pod_one = tmp_path / "pod-one" / "sft"
     make_checkpoint(artifacts.checkpoint_dir(pod_one), 6)
-    from reasoning import storage
+    from reasoning.io import storage
     storage.sync_dir_to(artifacts.checkpoint_dir(pod_one), f"{bucket}/ck/sft")
     pod_two = tmp_path / "pod-two" / "sft"  # a new node: nothing on its disk
     with caplog.at_level("INFO", logger="reasoning.stages.common"):

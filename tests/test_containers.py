@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.local_docker import DEFAULT_IMAGE, EngineError, check_engine
-from reasoning.pipeline_params import load_pipeline_recipe, parameter_defaults
+from reasoning.pipeline.params import load_pipeline_recipe, parameter_defaults
 
 pytestmark = pytest.mark.containers
 
@@ -61,8 +61,8 @@ def test_image_runs_as_its_non_root_user_within_the_size_budget_and_carries_no_c
 def test_default_parameters_and_every_default_evaluation_set_work_inside_the_image(engine):
     """No data folder beside the repository in the image: the defaults resolve from the package."""
     script = ("import json\n"
-              "from reasoning.pipeline_params import parameter_defaults, validate_parameters\n"
-              "from reasoning.cot.datasets import resolve_dataset\n"
+              "from reasoning.pipeline.params import parameter_defaults, validate_parameters\n"
+              "from reasoning.data.datasets import resolve_dataset\n"
               "params = validate_parameters(parameter_defaults())\n"
               "sizes = {name: len(resolve_dataset(name)) for name in ('gsm8k-test', 'math500', "
               "'folio-validation', 'humaneval', 'synthetic-test')}\n"
@@ -74,7 +74,7 @@ def test_default_parameters_and_every_default_evaluation_set_work_inside_the_ima
 
 
 SANDBOX_CHECK = ("import json\n"
-                 "from reasoning import sandbox\n"
+                 "from reasoning.scoring import sandbox\n"
                  "tests = 'def check(candidate):\\n    assert candidate(1) == 2\\n'\n"
                  "good = sandbox.run_tests('def f(x):\\n    return x + 1\\n', tests, 'f')\n"
                  "early_exit = sandbox.run_tests('import os\\ndef f(x):\\n    os._exit(0)\\n', tests, 'f')\n"

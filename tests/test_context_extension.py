@@ -15,8 +15,8 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
-from reasoning.context_extension import SCALING_TYPES, ContextExtender, create_context_extender
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
+from reasoning.modeling.context_extension import SCALING_TYPES, ContextExtender, create_context_extender
 
 ORIGINAL = 64
 TARGET = 256
@@ -260,7 +260,7 @@ def test_checkpoint_rope_that_missed_the_checkpoint_fails_loudly():
 @pytest.mark.slow
 def test_seed_snippet_on_the_default_model():
     """SmolLM2-135M (rope_theta 100000), the seed's exact lengths, each scaling type."""
-    from reasoning.models import resolve_model
+    from reasoning.modeling.models import resolve_model
 
     path = resolve_model("builtin:smollm2-135m-instruct")
     theta = AutoConfig.from_pretrained(path).rope_parameters["rope_theta"]

@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from reasoning import artifacts
+from reasoning.errors import EXIT_GATE_REFUSED
 from reasoning.evaluation.long_context import GateFailed
+from reasoning.io import artifacts
 from reasoning.stages import context
 from reasoning.stages.context import ContextStageConfig
 
@@ -43,7 +44,7 @@ def test_gate_refuses_a_model_below_the_threshold(tiny_model_dir, tmp_path, caps
             "--scaling-type", "yarn", "--long-context-lengths", "3000", "--long-context-depths", "0.5",
             "--long-context-tasks", "passkey", "--no-long-context-baseline",
             "--gate-metric", "passkey", "--gate-min-score", "0.5"]
-    assert context.main(argv) == context.GATE_EXIT_CODE
+    assert context.main(argv) == EXIT_GATE_REFUSED
     assert "passkey at 3000 tokens is 0.000, which is below the threshold 0.5" in capsys.readouterr().err
     assert not (out / "config.json").exists() and not (out / "model.safetensors").exists()
     gate = json.loads((out / "gate.json").read_text())
@@ -113,8 +114,8 @@ def test_lengths_beyond_memory_are_refused_before_loading(tiny_model_dir, tmp_pa
 def test_pipeline_task_refuses_to_hand_on_a_model_below_the_gate(tiny_model_dir, tmp_path):
     """The pipeline's context task (same call as components/extend_context) fails on a refused model,
     so the GRPO task after it never starts; at threshold 0 the same call hands the model on."""
-    from reasoning.pipeline_params import context_stage_config, make_parameters
-    from reasoning.pipeline_steps import run_training_stage
+    from reasoning.pipeline.params import context_stage_config, make_parameters
+    from reasoning.pipeline.steps import run_training_stage
     values = {"enable_context": True, "target_context": 4096, "scaling_type": "yarn",
               "long_context_lengths": "2500", "context_gate_metric": "passkey"}
     refused = context_stage_config(make_parameters({**values, "context_gate_min_score": 0.5}),
@@ -141,15 +142,15 @@ def test_pipeline_task_refuses_to_hand_on_a_model_below_the_gate(tiny_model_dir,
      "context_steps"),
 ])
 def test_pipeline_parameters_refuse_bad_context_settings(values, name):
-    from reasoning.fileio import InputError
-    from reasoning.pipeline_params import make_parameters
+    from reasoning.errors import InputError
+    from reasoning.pipeline.params import make_parameters
     with pytest.raises(InputError, match=f"'{name}'"):
         make_parameters(values)
 
 
 def test_pipeline_refuses_a_gate_inside_the_original_window(tiny_model_dir):
-    from reasoning.fileio import InputError
-    from reasoning.pipeline_params import validate_parameters
+    from reasoning.errors import InputError
+    from reasoning.pipeline.params import validate_parameters
     values = {"base_model": str(tiny_model_dir), "enable_context": True, "target_context": 4096,
               "long_context_lengths": "1024,2048", "context_gate_min_score": 0.5}
     with pytest.raises(InputError, match="'long_context_lengths'.*inside the model's window 2048"):

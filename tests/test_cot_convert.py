@@ -4,11 +4,11 @@ from __future__ import annotations
 import gzip
 import json
 
-from reasoning.answers import extract_final_answer, is_equivalent
 from reasoning.cot import CoTGenerator, convert_file
-from reasoning.cot.datasets import humaneval_path
 from reasoning.cot.layouts import clean_gsm8k_solution, last_boxed
+from reasoning.data.datasets import humaneval_path
 from reasoning.schema import THINK_CLOSE, load_rows
+from reasoning.scoring.answers import extract_final_answer, is_equivalent
 
 
 def _assert_round_trip(rows, reasoning_type):
@@ -68,8 +68,8 @@ def test_all_humaneval_problems_convert_with_tests_kept():
 
 
 def _failing_humaneval(rows):
-    from reasoning.answers import extract_code
-    from reasoning.sandbox import run_tests
+    from reasoning.scoring.answers import extract_code
+    from reasoning.scoring.sandbox import run_tests
     return [r.id for r in rows if not run_tests(extract_code(r.completion), r.tests, r.entry_point).passed]
 
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from reasoning.cot.datasets import resolve_dataset
 from reasoning.cot.synthetic import synthetic_rows
-from reasoning.fileio import InputError
+from reasoning.data.datasets import resolve_dataset
+from reasoning.errors import InputError
 
 
 def test_synthetic_test_is_the_documented_held_out_set():
@@ -50,7 +50,7 @@ def test_shipped_evaluation_sets_are_the_original_rows_and_need_no_data_folder(n
                                                                                monkeypatch, tmp_path):
     import gzip
 
-    from reasoning.cot.datasets import SHIPPED, SHIPPED_DIR
+    from reasoning.data.datasets import SHIPPED, SHIPPED_DIR
     shipped = SHIPPED_DIR / SHIPPED[name]
     assert gzip.decompress(shipped.read_bytes()) == (shared_data / original).read_bytes()
     assert (shipped.parent / "LICENSE").stat().st_size > 500, "a shipped set carries its license"

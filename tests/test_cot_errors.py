@@ -6,8 +6,8 @@ import json
 import pytest
 
 from reasoning.cot import CoTGenerator
-from reasoning.cot.cli import main
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
+from reasoning.stages.cot import main
 
 GOOD = {"question": "Tom has 3 apples and buys 4. How many?", "answer": "3+4 = <<3+4=7>>7\n#### 7"}
 

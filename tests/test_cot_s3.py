@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from reasoning import storage
-from reasoning.artifacts import read_metadata
-from reasoning.cot.cli import main
+from reasoning.io import storage
+from reasoning.io.artifacts import read_metadata
 from reasoning.schema import load_rows
+from reasoning.stages.cot import main
 
 
 @pytest.mark.s3

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from reasoning.cot.synthetic import FAMILIES, split_of, synthetic_rows, verify_steps
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 from reasoning.schema import validate_row
 
 D1_PROMPT = re.compile(r"^What is (\d{2}) ([-+*]) (\d+)\? Show your reasoning, then give the final answer as a number\.$")
@@ -99,8 +99,8 @@ def _carry_by_hand(a: int, op: str, b: int) -> bool:
         return _carry_by_hand(tens * 10 * b, "+", units * b) if units and tens else False
     da, db = str(a).zfill(4)[::-1], str(b).zfill(4)[::-1]
     if op == "+":
-        return any(int(x) + int(y) >= 10 for x, y in zip(da, db))
-    return any(int(x) < int(y) for x, y in zip(da, db))
+        return any(int(x) + int(y) >= 10 for x, y in zip(da, db, strict=False))
+    return any(int(x) < int(y) for x, y in zip(da, db, strict=False))
 
 
 def test_the_carry_family_is_the_arithmetic_problems_that_carry_or_borrow():

@@ -78,7 +78,7 @@ def test_untagged_but_verified_reasoning_is_wrapped_unless_disabled(tmp_path):
 
 
 def test_tiny_model_teacher_runs_the_real_generation_path(tmp_path, tiny_model_dir):
-    from reasoning.models import load_model, load_tokenizer
+    from reasoning.modeling.models import load_model, load_tokenizer
 
     model, tokenizer = load_model(str(tiny_model_dir)), load_tokenizer(str(tiny_model_dir))
     generator = CoTGenerator(teacher=(model, tokenizer), samples_per_problem=2, max_new_tokens=8, temperature=1.0)
@@ -91,7 +91,7 @@ def test_tiny_model_teacher_runs_the_real_generation_path(tmp_path, tiny_model_d
 
 
 def test_teacher_reference_is_checked_before_loading(tmp_path):
-    from reasoning.fileio import InputError
+    from reasoning.errors import InputError
     with pytest.raises(InputError):
         CoTGenerator(teacher=str(tmp_path / "no-model-here"))
     with pytest.raises(InputError, match="samples_per_problem"):

@@ -8,8 +8,8 @@ import zlib
 import pytest
 import torch
 
-from reasoning import dynamic_sampling
 from reasoning.fast_grpo import trainer as fast_trainer
+from reasoning.modeling import dynamic_sampling
 from tests.test_fast_grpo import lora_model
 
 FLAT = "Say nothing"  # prompts whose reward is the same whatever the completion
@@ -166,8 +166,8 @@ def test_prompt_stream_covers_every_row_before_repeating():
 
 def test_the_switch_is_a_flag_a_recipe_key_and_a_pipeline_parameter(tiny_model_dir, tmp_path):
     from reasoning.config import parse_config
-    from reasoning.fileio import InputError
-    from reasoning.pipeline_params import grpo_stage_config, make_parameters
+    from reasoning.errors import InputError
+    from reasoning.pipeline.params import grpo_stage_config, make_parameters
     from reasoning.stages.grpo import GRPOStageConfig
     base = ["--model", str(tiny_model_dir), "--dataset", "synthetic:math?n=4"]
     assert parse_config(GRPOStageConfig, base, prog="grpo").dynamic_sampling is True

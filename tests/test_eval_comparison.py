@@ -75,7 +75,7 @@ def test_comparison_section_and_cache(tmp_path, constant_model_dir, tiny_model_d
 
 
 def test_compare_names_models_that_exist(tmp_path, constant_model_dir, tiny_model_dir, eval_files):  # noqa: F811
-    from reasoning.fileio import InputError
+    from reasoning.errors import InputError
     assert config(tmp_path, constant_model_dir, tiny_model_dir, eval_files,
                   compare=["tiny:const"]).comparison_pairs == [("tiny", "const")]
     with pytest.raises(InputError, match="--compare"):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from reasoning.evaluation import statistics
-from reasoning.generation import answer_complete
+from reasoning.modeling.generation import answer_complete
 
 
 def test_bootstrap_of_identical_results_is_exactly_zero():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reasoning import cpu_training
 from reasoning.fast_grpo import trainer as fast_trainer
 from reasoning.fast_grpo.profiler import attach_phase_profiler
+from reasoning.modeling import cpu_training
 
 
 def lora_model(model_dir, dropout: float = 0.0):

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from reasoning import artifacts, storage
-from reasoning.cot.cli import main as cot_main
-from reasoning.fileio import InputError, atomic_dir, write_text_atomic
+from reasoning.errors import InputError
+from reasoning.io import artifacts, storage
+from reasoning.io.fileio import atomic_dir, write_text_atomic
 from reasoning.stages import common, sft
+from reasoning.stages.cot import main as cot_main
 from tests.test_stage_sft import tiny_config, write_cot_rows
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +64,7 @@ def test_an_unreadable_file_is_a_clear_error(tmp_path):
         secret = shared / "x.jsonl"
         secret.write_text(json.dumps(GSM8K_ROW) + "\n")
         secret.chmod(0)
-        command = [sys.executable, "-m", "reasoning.cot.cli", "--input", str(secret), "--output",
+        command = [sys.executable, "-m", "reasoning.stages.cot", "--input", str(secret), "--output",
                    str(shared / "out.jsonl")]
         if os.geteuid() == 0:
             command = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", *command]
@@ -202,7 +203,7 @@ def test_checkpoint_choice_keeps_what_can_be_resumed(tmp_path):
 def test_sigterm_during_the_cot_write_leaves_nothing_behind(tmp_path):
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    command = [sys.executable, "-m", "reasoning.cot.cli", "synthetic", "--output", str(out_dir / "s.jsonl"),
+    command = [sys.executable, "-m", "reasoning.stages.cot", "synthetic", "--output", str(out_dir / "s.jsonl"),
                "--num-samples", "60000", "--seed", "1"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                env={**os.environ, "PYTHONPATH": str(ROOT)})

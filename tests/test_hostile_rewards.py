@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from reasoning import answers
 from reasoning.rewards import create_reward_function
 from reasoning.rewards.components import Sample, consistency
 from reasoning.rewards.process import process_score
+from reasoning.scoring import answers
 
 LIMIT_S = 1.0
 N = 20_000

@@ -1,4 +1,4 @@
-"""reasoning.launch: the in-process path trains for real on the tiny model; the multi-GPU and
+"""reasoning.pipeline.launch: the in-process path trains for real on the tiny model; the multi-GPU and
 multi-node paths are checked offline (their commands and job objects run the same stage module
 with the same config; the node command is executed by bash to check its quoting)."""
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reasoning import launch
 from reasoning.config import config_to_dict
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
+from reasoning.pipeline import launch
 
 CONFIG = {"dataset": "s3://bucket/cot.jsonl", "output": "s3://bucket/models/sft", "max_steps": 5,
           "learning_rate": 1e-4, "checkpoint_uri": "s3://bucket/ckpt/sft"}

@@ -1,4 +1,4 @@
-"""reasoning.launch against a stand-in API server (no Kubernetes runs here): creating a job in the
+"""reasoning.pipeline.launch against a stand-in API server (no Kubernetes runs here): creating a job in the
 installed Trainer's shape with strict field validation, and never waiting forever or leaving
 GPUs held. The stand-in validates like the real server, with the vendored CRD schemas: a field
 the CRD does not declare is refused under fieldValidation=Strict (and would be pruned without it).
@@ -19,7 +19,7 @@ from kubernetes.client import (
     V1PodStatus,
 )
 
-from reasoning import launch
+from reasoning.pipeline import launch
 from tests.crd_schema import load_schema, pruned_fields
 
 OWNER = {"name": "step-pod", "uid": "uid-1"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from pipelines.local_docker import EngineError, check_engine, forwarded_environment
-from reasoning.pipeline_params import load_pipeline_recipe
+from reasoning.pipeline.params import load_pipeline_recipe
 from tests.test_pipeline_local import ROOT
 
 
@@ -25,7 +25,7 @@ def test_unknown_runner_is_refused(tmp_path):
     with pytest.raises(SystemExit):
         main(["run", "--runner", "kubernetes", "--output-dir", str(tmp_path)])
     from pipelines.cli import run_locally
-    from reasoning.fileio import InputError
+    from reasoning.errors import InputError
     with pytest.raises(InputError, match="unknown runner 'podman'"):
         run_locally({}, tmp_path, runner="podman")
 

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
+from reasoning.errors import InputError
 from reasoning.evaluation import long_context as lc
-from reasoning.fileio import InputError
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """Kubernetes manifests: every overlay renders with kubectl kustomize, every object validates
 against the Kubernetes 1.37 schemas, checkov finds nothing, the names agree with what
-reasoning.launch and the compiled pipeline use, and the publish hook's logic works.
+reasoning.pipeline.launch and the compiled pipeline use, and the publish hook's logic works.
 
 Rendering happens in a copy of manifests/ (+ pipelines/kustomization.yaml) so that a missing
 compiled pipeline can be replaced by a placeholder without touching the repository.
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reasoning import launch
+from reasoning.pipeline import launch
 
 ROOT = Path(__file__).resolve().parents[1]
 KUBECTL = ROOT / ".venv" / "bin" / "kubectl"
@@ -152,7 +152,7 @@ def test_base_objects_the_pipeline_and_launcher_rely_on(rendered, overlay):
     binding = find(objects, "RoleBinding", "reasoning-pipeline-runner")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "reasoning-pipeline-runner",
                                     "namespace": NAMESPACE[overlay]}]
-    from reasoning.cluster_settings import DEFAULTS
+    from reasoning.pipeline.cluster_settings import DEFAULTS
     settings = find(objects, "ConfigMap", "reasoning-settings")["data"]
     assert set(settings) == set(DEFAULTS)  # every key the pipeline reads, and no other
 
@@ -189,7 +189,7 @@ def test_publish_hook_mounts_the_compiled_pipeline_and_uses_the_overlay_image(re
 
 @pytest.mark.parametrize("overlay", ["standalone", "multi-user"])
 def test_gpu_overlays_schedule_training_on_gpu_nodes(rendered, overlay):
-    from reasoning.cluster_settings import job_options
+    from reasoning.pipeline.cluster_settings import job_options
     settings = launch.cluster_settings(find(rendered[overlay], "ConfigMap", "reasoning-settings")["data"])
     assert settings["node_selector"] and settings["tolerations"][0]["key"] == "nvidia.com/gpu"
     job = launch.build_trainjob("sft", launch.stage_config("sft", {"output": "s3://b/o", "dataset": "s3://b/d"}),

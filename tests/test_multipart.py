@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from reasoning import storage
-from reasoning.s3client import TransferTuning, parse_uri
+from reasoning.io import storage
+from reasoning.io.s3client import TransferTuning, parse_uri
 
 MB = 1024 * 1024
 GB = 1024 * MB

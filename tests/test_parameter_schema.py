@@ -1,4 +1,4 @@
-"""One parameter schema: PipelineParameters (reasoning/pipeline_params.py) is the only list of the
+"""One parameter schema: PipelineParameters (reasoning/pipeline/params.py) is the only list of the
 pipeline's parameters. The pipeline function's signature and its inputs' help are made from it; these
 tests fail when a hand-written list (a component's inputs, the reward weights' defaults) drifts from it.
 
@@ -10,7 +10,7 @@ import dataclasses
 
 import pytest
 
-from reasoning.pipeline_params import PipelineParameters, parameter_type
+from reasoning.pipeline.params import PipelineParameters, parameter_type
 
 FIELDS = {field.name: field for field in dataclasses.fields(PipelineParameters)}
 # kfp's name for each Python parameter type (ComponentSpec input types)
@@ -60,7 +60,7 @@ def test_derived_inputs_are_pipeline_parameters():
 
 
 def test_pipeline_values_keep_the_parameters_and_leave_artifacts_out():
-    from reasoning.pipeline_params import make_parameters, pipeline_values
+    from reasoning.pipeline.params import make_parameters, pipeline_values
 
     class Artifact:  # what KFP hands a component for Input[Dataset]
         path = "/tmp/rows"

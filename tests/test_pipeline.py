@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reasoning.fileio import InputError
-from reasoning.pipeline_params import (
+from reasoning.errors import InputError
+from reasoning.pipeline.params import (
     PipelineParameters,
     load_pipeline_recipe,
     parameter_defaults,
@@ -79,7 +79,7 @@ def test_every_component_is_in_the_pipeline_once(compiled):
 
 def test_optional_stages_hand_on_both_their_output_and_the_fallback(compiled):
     """SFT gets the imported rows and the CoT output; GRPO and registration get the SFT model and the context
-    output; each keeps one (reasoning.pipeline_steps.stage_input), so a stage that is off costs no copy."""
+    output; each keeps one (reasoning.pipeline.steps.stage_input), so a stage that is off costs no copy."""
     _, spec, _ = compiled
     tasks = {component: task for component, task in all_tasks(spec)}
 
@@ -138,7 +138,7 @@ def test_images_resources_and_accelerators(compiled):
 def test_secrets_settings_volumes_timeouts_and_gpu_placement(compiled):
     """Per-task cache volumes (no shared ReadWriteOnce claim), step timeouts, the settings ConfigMap and
     Hub token on every task; GPU toleration/node selector only through the validated placement."""
-    from reasoning.cluster_settings import DEFAULTS
+    from reasoning.pipeline.cluster_settings import DEFAULTS
     _, spec, platform = compiled
     assert set(platform) == set(spec["deploymentSpec"]["executors"])
     for name, settings in platform.items():
@@ -172,7 +172,7 @@ def test_secrets_settings_volumes_timeouts_and_gpu_placement(compiled):
 
 
 def test_validate_derives_gpu_placement_and_the_run_prefix():
-    from reasoning.pipeline_params import make_parameters, run_checkpoint_prefix, task_placement
+    from reasoning.pipeline.params import make_parameters, run_checkpoint_prefix, task_placement
     cpu = task_placement(make_parameters({"gpu_node_selector": {"pool": "gpu"}}))
     assert cpu == {"train_task_gpus": 0, "context_task_gpus": 0, "cot_task_gpus": 0,
                    **{f"{kind}_{what}": empty for kind in ("train", "context", "cot", "eval")

@@ -7,10 +7,11 @@ import json
 
 import pytest
 
-from reasoning import launch, storage
-from reasoning.fileio import InputError
-from reasoning.pipeline_params import make_parameters, sft_stage_config
-from reasoning.pipeline_steps import run_training_stage, through_object_store
+from reasoning.errors import InputError
+from reasoning.io import storage
+from reasoning.pipeline import launch
+from reasoning.pipeline.params import make_parameters, sft_stage_config
+from reasoning.pipeline.steps import run_training_stage, through_object_store
 
 
 def kfp_local_artifacts(root):
@@ -68,14 +69,14 @@ def test_multi_node_needs_a_checkpoint_prefix_to_exchange_through():
     ("REASONING_GPU_IMAGE", "ghcr.io/acme/reasoning-gpu", "tag or digest"),
 ])
 def test_every_cluster_setting_is_checked_naming_its_key(key, value, words):
-    from reasoning.cluster_settings import check_cluster_settings
+    from reasoning.pipeline.cluster_settings import check_cluster_settings
     with pytest.raises(InputError) as error:
         check_cluster_settings([], {key: value})
     assert error.value.field.startswith(f"ConfigMap reasoning-settings key {key}") and words in str(error.value)
 
 
 def test_defaults_and_the_overlay_style_values_parse():
-    from reasoning.cluster_settings import DEFAULTS, cluster_settings
+    from reasoning.pipeline.cluster_settings import DEFAULTS, cluster_settings
     assert cluster_settings(dict(DEFAULTS))["trainer_version"] == "auto"
     settings = cluster_settings({"REASONING_GPU_TOLERATIONS": '[{"key": "nvidia.com/gpu", "operator": "Exists", '
                                                               '"effect": "NoSchedule", "tolerationSeconds": 30}]',
@@ -85,7 +86,7 @@ def test_defaults_and_the_overlay_style_values_parse():
 
 
 def test_missing_object_store_secret_keys_are_named_in_a_pod_only():
-    from reasoning.cluster_settings import check_object_store_secret
+    from reasoning.pipeline.cluster_settings import check_object_store_secret
     pod = {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "AWS_ACCESS_KEY_ID": "id"}
     with pytest.raises(InputError) as error:
         check_object_store_secret(["builtin:x", "s3://bucket/data.jsonl"], pod)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from reasoning.pipeline_params import load_pipeline_recipe
+from reasoning.pipeline.params import load_pipeline_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 

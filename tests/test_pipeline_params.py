@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from reasoning.fileio import InputError
-from reasoning.pipeline_params import (
+from reasoning.errors import InputError
+from reasoning.pipeline.params import (
     GPU_TOLERATION,
     KNOWN_DATASETS,
     PipelineParameters,

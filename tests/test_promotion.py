@@ -1,10 +1,10 @@
-"""The evaluation gate and the InferenceService of a promoted model (reasoning.promotion)."""
+"""The evaluation gate and the InferenceService of a promoted model (reasoning.pipeline.promotion)."""
 from __future__ import annotations
 
 import pytest
 
-from reasoning.fileio import InputError
-from reasoning.promotion import inference_service, promotion_decision, promotion_markdown, service_name
+from reasoning.errors import InputError
+from reasoning.pipeline.promotion import inference_service, promotion_decision, promotion_markdown, service_name
 from tests.crd_schema import load_schema, pruned_fields, schema_errors
 
 

@@ -20,8 +20,8 @@ pytestmark = pytest.mark.slow
 
 
 def test_reduced_default_recipe_teaches_the_default_model(tmp_path: Path):
-    from reasoning import pipeline_steps
-    from reasoning.pipeline_params import (
+    from reasoning.pipeline import steps as pipeline_steps
+    from reasoning.pipeline.params import (
         grpo_stage_config,
         load_pipeline_recipe,
         make_parameters,

@@ -38,8 +38,8 @@ def test_recipe_loads_into_its_config(recipe: Path):
     prefix = recipe.name.split("_", 1)[0]
     first_line = recipe.read_text().splitlines()[0]
     if prefix == "pipeline":
-        pytest.importorskip("reasoning.pipeline_params")
-        from reasoning.pipeline_params import load_pipeline_recipe
+        pytest.importorskip("reasoning.pipeline.params")
+        from reasoning.pipeline.params import load_pipeline_recipe
         assert load_pipeline_recipe(recipe)
         return
     cls = stage_class(prefix)

@@ -1,4 +1,4 @@
-"""Registration in Kubeflow Model Registry (reasoning.registry) with the real client from PyPI.
+"""Registration in Kubeflow Model Registry (reasoning.pipeline.registry) with the real client from PyPI.
 
 The real server (Go) cannot run here; ``tests/model_registry_server.py`` stands in for it and holds
 every request to the registry's own OpenAPI spec (a misspelt field, an undeclared query parameter or
@@ -10,8 +10,8 @@ import logging
 
 import pytest
 
-from reasoning.fileio import InputError
-from reasoning.registry import (
+from reasoning.errors import InputError
+from reasoning.pipeline.registry import (
     RegistryError,
     RegistrySettings,
     check_registry_address,

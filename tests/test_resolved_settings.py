@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 from reasoning.stages import common
 from reasoning.stages.grpo import GRPOStageConfig
 from reasoning.stages.sft import SFTStageConfig

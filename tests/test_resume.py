@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from reasoning import artifacts
+from reasoning.io import artifacts
 from reasoning.stages import common, context, grpo, sft
 from reasoning.stages.common import Preempted
 from tests.test_stage_grpo import write_problems

@@ -210,7 +210,7 @@ def test_format_says_what_is_missing(response, expected):
     ({"max_response_chars": 999}, "max_response_chars", "must be at least 1000"),
 ])
 def test_config_refuses_each_bad_value_naming_field_and_limit(kwargs, field, message):
-    from reasoning.fileio import InputError
+    from reasoning.errors import InputError
     with pytest.raises(InputError) as error:
         RewardConfig(**kwargs)
     assert error.value.field == field and str(error.value).endswith(message)
@@ -224,7 +224,7 @@ def test_config_accepts_the_limits_themselves():
 
 
 def test_unknown_reward_or_config_type_is_refused_naming_the_argument():
-    from reasoning.fileio import InputError
+    from reasoning.errors import InputError
     with pytest.raises(InputError) as error:
         create_reward_function("accuracy")
     assert error.value.field == "reward"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from reasoning.pipeline_params import REWARD_FIELDS, grpo_stage_config, make_parameters
+from reasoning.pipeline.params import REWARD_FIELDS, grpo_stage_config, make_parameters
 from reasoning.stages import grpo
 from tests.test_stage_grpo import write_problems
 
@@ -42,7 +42,7 @@ def test_grpo_stage_gives_the_trainer_exactly_the_normalised_weight_flags(tiny_m
 
 def test_pipeline_parameters_reach_the_grpo_stage_config():
     """What the reasoning_grpo component does with its inputs (KFP hands floats, the CLI strings)."""
-    from reasoning.launch import stage_config
+    from reasoning.pipeline.launch import stage_config
     params = make_parameters({"correctness_weight": "5", "format_weight": 3.0, "consistency_weight": 1,
                               "length_weight": "0", "process_weight": "1.0"})
     config = stage_config("grpo", grpo_stage_config(params, model="m", dataset="d", output="o"))

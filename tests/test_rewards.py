@@ -6,7 +6,7 @@ import time
 import pytest
 
 from reasoning import RewardConfig, create_reward_function
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 from reasoning.rewards import REWARD_NAMES, trl_reward_functions
 
 PROBLEM = "What is 23 * 17?"

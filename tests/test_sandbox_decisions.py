@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from reasoning import sandbox
-from reasoning.sandbox import SandboxResult, build_program, run_program, run_tests
+from reasoning.scoring import sandbox
+from reasoning.scoring.sandbox import SandboxResult, build_program, run_program, run_tests
 from tests.process_probe import processes_with
 
 TESTS = "def check(candidate):\n    assert candidate(1) == 2\n"

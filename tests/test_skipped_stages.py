@@ -1,14 +1,14 @@
 """A switched-off stage writes a skipped marker; the task after it keeps what the stage would have changed.
 
 The pipeline's graph is flat (one task per stage, tests/test_pipeline.py); these are the two library
-functions every component uses for it (reasoning.pipeline_steps.skip_stage / stage_input).
+functions every component uses for it (reasoning.pipeline.steps.skip_stage / stage_input).
 """
 import json
 
 import pytest
 
-from reasoning.fileio import InputError
-from reasoning.pipeline_steps import skip_stage, skipped_reason, stage_input
+from reasoning.errors import InputError
+from reasoning.pipeline.steps import skip_stage, skipped_reason, stage_input
 
 
 def fake_model(path):

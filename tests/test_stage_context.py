@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from reasoning import artifacts
+from reasoning.io import artifacts
 from reasoning.stages import context
 from reasoning.stages.context import ContextStageConfig
 
@@ -25,7 +25,7 @@ def test_each_scaling_type_is_saved_in_the_config(tiny_model_dir, tmp_path, scal
         assert rope["rope_theta"] > 100000.0  # a larger base instead of a factor
     else:
         assert rope["factor"] == 4.0
-    # dynamic NTK measures growth from the original length (see reasoning.context_extension)
+    # dynamic NTK measures growth from the original length (see reasoning.modeling.context_extension)
     assert config.max_position_embeddings == (2048 if scaling_type == "dynamic" else 8192)
     model = AutoModelForCausalLM.from_pretrained(out)
     assert model.config.rope_parameters["rope_type"] == expected_type

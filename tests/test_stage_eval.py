@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from reasoning.artifacts import finish_model_artifact, write_train_log
+from reasoning.errors import InputError
 from reasoning.evaluation.metrics import pass_at_k
-from reasoning.fileio import InputError
+from reasoning.io.artifacts import finish_model_artifact, write_train_log
 from reasoning.schema import Row, write_rows
 from reasoning.stages.eval import (
     EvalStageConfig,
@@ -156,7 +156,7 @@ def test_score_response_uses_the_shared_checker_and_format_reward():
 
 
 def test_humaneval_is_checked_in_the_sandbox():
-    from reasoning.cot.datasets import resolve_dataset
+    from reasoning.data.datasets import resolve_dataset
 
     rows = resolve_dataset("humaneval", limit=2)
     for row in rows:
@@ -221,9 +221,9 @@ def test_bad_config_is_refused(tiny_model_dir, changes, flag):
 
 
 def test_unknown_dataset_refused_before_loading_a_model(tmp_path, tiny_model_dir, monkeypatch):
-    import reasoning.models
+    import reasoning.modeling.models
     # Loading a model at all would be the failure here.
-    monkeypatch.setattr(reasoning.models, "load_model", lambda *a, **k: pytest.fail("a model was loaded"))
+    monkeypatch.setattr(reasoning.modeling.models, "load_model", lambda *a, **k: pytest.fail("a model was loaded"))
     config = EvalStageConfig(models=[str(tiny_model_dir)], datasets=["no-such-dataset"], output=str(tmp_path / "o"))
     with pytest.raises(InputError, match="no-such-dataset"):
         run(config)

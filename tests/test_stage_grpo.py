@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from reasoning import artifacts
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
+from reasoning.io import artifacts
 from reasoning.stages import grpo
 from reasoning.stages.grpo import GRPOStageConfig
 
@@ -112,7 +112,7 @@ def test_rows_without_an_answer_are_refused_naming_file_line_and_field(tiny_mode
 
 
 def test_named_synthetic_datasets_are_accepted(tiny_model_dir, tmp_path):
-    pytest.importorskip("reasoning.cot.datasets")
+    pytest.importorskip("reasoning.data.datasets")
     config = GRPOStageConfig(model=str(tiny_model_dir), dataset="synthetic:math?n=6&seed=0&split=train",
                              output=str(tmp_path / "o"))
     rows, lineage = grpo.check_inputs(config)

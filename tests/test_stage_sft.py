@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from reasoning import artifacts
 from reasoning.config import load_recipe
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
+from reasoning.io import artifacts
 from reasoning.stages import sft
 from reasoning.stages.sft import SFTStageConfig
 

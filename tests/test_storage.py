@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from reasoning import storage
-from reasoning.artifacts import read_metadata, write_dataset_metadata
-from reasoning.fileio import InputError
-from reasoning.s3client import parse_uri, settings_from_env
+from reasoning.errors import EXIT_STORAGE, InputError
+from reasoning.io import storage
+from reasoning.io.artifacts import read_metadata, write_dataset_metadata
+from reasoning.io.s3client import parse_uri, settings_from_env
 
 MB = 1024 * 1024
 
@@ -162,7 +162,7 @@ def test_model_directory_round_trip_500mb(s3_env, tmp_path):
 
 @pytest.mark.s3
 def test_models_resolve_model_fetches_a_uri(s3_env, tiny_model_dir):
-    from reasoning.models import resolve_model
+    from reasoning.modeling.models import resolve_model
     _, bucket = s3_env
     storage.upload(tiny_model_dir, f"{bucket}/tiny")
     resolved = Path(resolve_model(f"{bucket}/tiny"))
@@ -375,16 +375,16 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_an_unreachable_store_exits_1_and_a_refusal_exits_2(tmp_path):
-    """A store that is down is not the user's bad input: exit 1 (a KFP retry may pass), with the
+def test_an_unreachable_store_exits_4_and_a_refusal_exits_2(tmp_path):
+    """A store that is down is not the user's bad input: exit 4 (a KFP retry may pass), with the
     endpoint named and no traceback; a refusal that retrying cannot change stays exit 2."""
     import subprocess
     import sys
     env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{_free_port()}", "AWS_ACCESS_KEY_ID": "k",
            "AWS_SECRET_ACCESS_KEY": "s", "REASONING_S3_ATTEMPTS": "2", "REASONING_S3_BACKOFF": "0.05"}
-    down = subprocess.run([sys.executable, "-m", "reasoning.cot.cli", "--input", "s3://bucket/problems.jsonl",
+    down = subprocess.run([sys.executable, "-m", "reasoning.stages.cot", "--input", "s3://bucket/problems.jsonl",
                            "--output", str(tmp_path / "cot.jsonl")], env=env, capture_output=True, text=True, timeout=120)
-    assert down.returncode == 1, down.stderr
+    assert down.returncode == EXIT_STORAGE, down.stderr
     assert "error: s3://bucket/problems.jsonl:" in down.stderr and "failed 2 attempts" in down.stderr
     assert "Traceback" not in down.stderr
     refused = storage.StorageRefused("bucket 'b' does not exist", uri="s3://k:secret@b/x")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from reasoning import storage
-from reasoning.artifacts import read_metadata, read_train_log
+from reasoning.io import storage
+from reasoning.io.artifacts import read_metadata, read_train_log
 from tests.test_stage_sft import write_cot_rows
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,8 +70,8 @@ def test_preempted_sft_resumes_from_the_object_store_on_a_fresh_pod(s3_env, tiny
 def test_tiny_pipeline_reads_and_writes_the_object_store(s3_env, tiny_model_dir, tmp_path):
     """`pipelines.cli run --storage s3://...` with the base model and the data set in the store too."""
     from pipelines.cli import run_locally
-    from reasoning.cot.datasets import resolve_dataset
-    from reasoning.pipeline_params import load_pipeline_recipe
+    from reasoning.data.datasets import resolve_dataset
+    from reasoning.pipeline.params import load_pipeline_recipe
     from reasoning.schema import write_rows
     server, bucket = s3_env
     rows = tmp_path / "train.jsonl"

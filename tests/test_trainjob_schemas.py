@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from reasoning import launch, trainjob
+from reasoning.pipeline import launch, trainjob
 from tests.crd_schema import load_schema, pruned_fields, schema_errors
 
 SCHEMA_OF = {"v2.0.1": "v2.0", "v2.1.0": "v2.1", "v2.2.1": "v2.2", "v2.3.0": "v2.2"}

@@ -19,9 +19,9 @@ def evaluate(eval_datasets: str, eval_limit: int, eval_max_new_tokens: int, seed
     import tempfile
     from collections import namedtuple
 
-    from reasoning.pipeline_params import eval_models
-    from reasoning.pipeline_steps import evaluate_models, numeric_metrics, report_file
-    from reasoning.promotion import promotion_decision, promotion_markdown
+    from reasoning.pipeline.params import eval_models
+    from reasoning.pipeline.promotion import promotion_decision, promotion_markdown
+    from reasoning.pipeline.steps import evaluate_models, numeric_metrics, report_file
 
     models = eval_models(*(m.path if m is not None else None for m in (base_model, sft_model, grpo_model)))
     datasets = [part.strip() for part in eval_datasets.split(",") if part.strip()]

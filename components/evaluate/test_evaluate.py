@@ -1,7 +1,7 @@
 import json
 
-from reasoning.pipeline_params import eval_models
-from reasoning.pipeline_steps import evaluate_models, numeric_metrics, report_file
+from reasoning.pipeline.params import eval_models
+from reasoning.pipeline.steps import evaluate_models, numeric_metrics, report_file
 
 
 def test_compares_named_models_and_writes_the_report(tiny_model_dir, tmp_path):

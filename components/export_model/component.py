@@ -5,8 +5,8 @@ from components._common import image, lightweight
 
 
 def export_model(model: Input[Model], destination: str) -> str:
-    """Upload atomically through reasoning.storage; returns the destination."""
-    from reasoning.pipeline_steps import export_model as export
+    """Upload atomically through reasoning.io.storage; returns the destination."""
+    from reasoning.pipeline.steps import export_model as export
 
     export(model.path, destination)
     return destination

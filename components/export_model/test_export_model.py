@@ -1,7 +1,7 @@
 import pytest
 
-from reasoning.fileio import InputError
-from reasoning.pipeline_steps import export_model, import_model
+from reasoning.errors import InputError
+from reasoning.pipeline.steps import export_model, import_model
 
 
 def test_exports_to_a_local_path(tiny_model_dir, tmp_path):

@@ -1,7 +1,7 @@
 import json
 
-from reasoning.pipeline_params import context_stage_config, make_parameters
-from reasoning.pipeline_steps import run_training_stage
+from reasoning.pipeline.params import context_stage_config, make_parameters
+from reasoning.pipeline.steps import run_training_stage
 
 
 def test_rescales_the_tiny_model(tiny_model_dir, tmp_path):

@@ -1,6 +1,6 @@
 """generate_cot: problems -> chain-of-thought rows (templated, or rejection-sampled from a teacher).
 
-With ``enable_cot`` false the task writes only a skipped marker (reasoning.pipeline_steps.skip_stage)
+With ``enable_cot`` false the task writes only a skipped marker (reasoning.pipeline.steps.skip_stage)
 and SFT trains on the imported rows; the teacher is a model reference the stage loads itself, so a
 run without a teacher imports none.
 """
@@ -12,8 +12,8 @@ from components._common import image, lightweight
 def generate_cot(problems: Input[Dataset], enable_cot: bool, reasoning_type: str, teacher_model: str, seed: int,
                  cot_dataset: Output[Dataset]):
     """Stage 1 of the R1 recipe through reasoning.cot.CoTGenerator."""
-    from reasoning.pipeline_steps import generate_cot as run
-    from reasoning.pipeline_steps import skip_stage
+    from reasoning.pipeline.steps import generate_cot as run
+    from reasoning.pipeline.steps import skip_stage
 
     if not enable_cot:
         cot_dataset.metadata.update(skip_stage(cot_dataset.path, "cot",

@@ -1,4 +1,4 @@
-from reasoning.pipeline_steps import generate_cot, import_dataset
+from reasoning.pipeline.steps import generate_cot, import_dataset
 from reasoning.schema import THINK_OPEN, load_rows
 
 

@@ -5,8 +5,8 @@ from components._common import image, lightweight
 
 
 def import_dataset(source: str, limit: int, dataset: Output[Dataset]):
-    """Resolve the spec with reasoning.cot.datasets.resolve_dataset; write rows.jsonl and its lineage."""
-    from reasoning.pipeline_steps import import_dataset as materialise
+    """Resolve the spec with reasoning.data.datasets.resolve_dataset; write rows.jsonl and its lineage."""
+    from reasoning.pipeline.steps import import_dataset as materialise
 
     dataset.metadata.update(materialise(source, dataset.path, limit=limit))
 

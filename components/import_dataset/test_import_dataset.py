@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from reasoning.fileio import InputError
-from reasoning.pipeline_steps import import_dataset
+from reasoning.errors import InputError
+from reasoning.pipeline.steps import import_dataset
 from reasoning.schema import load_rows
 
 

@@ -6,7 +6,7 @@ from components._common import image, lightweight
 
 def import_model(source: str, model: Output[Model]):
     """Materialise the model as a standalone Hugging Face directory with lineage metadata."""
-    from reasoning.pipeline_steps import import_model as materialise
+    from reasoning.pipeline.steps import import_model as materialise
 
     model.metadata.update(materialise(source, model.path))
 

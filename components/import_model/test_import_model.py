@@ -3,8 +3,8 @@ import json
 import pytest
 
 from components.import_model.component import build
-from reasoning.fileio import InputError
-from reasoning.pipeline_steps import import_model
+from reasoning.errors import InputError
+from reasoning.pipeline.steps import import_model
 
 
 def test_imports_a_model_directory_with_lineage(tiny_model_dir, tmp_path):

@@ -1,4 +1,4 @@
-"""reasoning_grpo: GRPO reinforcement learning with the combined reward (stage 4), through reasoning.launch."""
+"""reasoning_grpo: GRPO reinforcement learning with the combined reward (stage 4), through reasoning.pipeline.launch."""
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
 from components._common import image, lightweight
@@ -13,7 +13,7 @@ def reasoning_grpo(model: Input[Model], dataset: Input[Dataset], grpo_model: Out
     """GRPO on the problems' reference answers, starting from the context-extended model, or from
     ``model`` (the SFT model) when that stage was skipped; logs the final reward and KL."""
     given = dict(locals())  # the arguments, before any import adds a name
-    from reasoning.pipeline_steps import stage_input, train_in_pipeline
+    from reasoning.pipeline.steps import stage_input, train_in_pipeline
 
     policy = stage_input(context_model.path if context_model is not None else None, model.path, stage="context")
     grpo_model.metadata.update(train_in_pipeline("grpo", given, model=policy, dataset=dataset.path,

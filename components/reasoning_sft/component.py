@@ -1,4 +1,4 @@
-"""reasoning_sft: supervised fine-tuning on chain-of-thought rows (stage 2), through reasoning.launch."""
+"""reasoning_sft: supervised fine-tuning on chain-of-thought rows (stage 2), through reasoning.pipeline.launch."""
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
 from components._common import image, lightweight
@@ -11,7 +11,7 @@ def reasoning_sft(model: Input[Model], dataset: Input[Dataset], sft_model: Outpu
     """SFT with LoRA (merged into the saved model) on the CoT rows, or on ``dataset`` when the CoT
     stage was skipped; logs the final training metrics."""
     given = dict(locals())  # the arguments, before any import adds a name
-    from reasoning.pipeline_steps import stage_input, train_in_pipeline
+    from reasoning.pipeline.steps import stage_input, train_in_pipeline
 
     rows = stage_input(cot_dataset.path if cot_dataset is not None else None, dataset.path, stage="cot")
     sft_model.metadata.update(train_in_pipeline("sft", given, model=model.path, dataset=rows, output=sft_model.path,

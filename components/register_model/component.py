@@ -10,14 +10,14 @@ def register_model(model: Input[Model], sft_model: Input[Model], policy: Input[M
     """Registers ``destination`` (where export_model put the model) as version ``run_id`` of
     ``registered_model_name``; the lineage comes from the models' reasoning_artifact.json, the
     imported base model and dataset, and the evaluation's metrics.json. Writes the ids and the
-    properties sent as JSON (reasoning.registry.register_promoted_model)."""
+    properties sent as JSON (reasoning.pipeline.registry.register_promoted_model)."""
     import json
     import os
 
-    from reasoning.artifacts import read_metadata
-    from reasoning.fileio import write_json_atomic
-    from reasoning.pipeline_steps import stage_input
-    from reasoning.registry import TOKEN_ENV, RegistrySettings, register_promoted_model
+    from reasoning.io.artifacts import read_metadata
+    from reasoning.io.fileio import write_json_atomic
+    from reasoning.pipeline.registry import TOKEN_ENV, RegistrySettings, register_promoted_model
+    from reasoning.pipeline.steps import stage_input
 
     settings = RegistrySettings(registry_address, registered_model_name, token=os.environ.get(TOKEN_ENV) or None)
     with open(evaluation.path, encoding="utf-8") as handle:

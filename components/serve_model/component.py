@@ -10,7 +10,7 @@ def serve_model(model: Input[Model], destination: str, serving_name: str, gpus: 
     docs/cluster.md); its annotations carry the model's lineage and why it was promoted."""
     import yaml
 
-    from reasoning.promotion import inference_service as build_service
+    from reasoning.pipeline.promotion import inference_service as build_service
 
     lineage = {f"reasoning.kubeflow.org/{key}": str(model.metadata[key])[:1000]
                for key in ("base_model", "sha256", "stage", "source") if model.metadata.get(key)}

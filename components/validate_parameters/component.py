@@ -2,7 +2,7 @@
 
 It checks the whole parameter set at once (types, ranges, group size, reward weights,
 dataset names and files, model references, target context vs the model's own) through
-``reasoning.pipeline_params.validate_parameters``, so a bad parameter fails in seconds
+``reasoning.pipeline.params.validate_parameters``, so a bad parameter fails in seconds
 with the parameter named, not deep inside training.
 """
 from typing import NamedTuple
@@ -37,15 +37,15 @@ def validate_parameters(
                               ("eval_tolerations", list), ("eval_node_selector", dict)]):
     """Validate every pipeline parameter and, in a pod, the cluster's settings and Secret keys; writes the
     normalised set as JSON (the run's resolved recipe). Returns what the later tasks are given: the
-    run's checkpoint prefix and where GPU tasks go (reasoning.pipeline_params.task_placement)."""
+    run's checkpoint prefix and where GPU tasks go (reasoning.pipeline.params.task_placement)."""
     values = {name: value for name, value in locals().items() if name not in ("resolved", "run_id")}
     import json
     import os
     from collections import namedtuple
 
-    from reasoning.cluster_settings import check_cluster_settings
-    from reasoning.pipeline_params import make_parameters, run_checkpoint_prefix, task_placement
-    from reasoning.pipeline_params import validate_parameters as validate
+    from reasoning.pipeline.cluster_settings import check_cluster_settings
+    from reasoning.pipeline.params import make_parameters, run_checkpoint_prefix, task_placement
+    from reasoning.pipeline.params import validate_parameters as validate
 
     normalised = validate(values)
     if "KUBERNETES_SERVICE_HOST" in os.environ:  # in a pod: the settings the other tasks will read

@@ -1,8 +1,8 @@
 import pytest
 
 from components.validate_parameters.component import build
-from reasoning.fileio import InputError
-from reasoning.pipeline_params import parameter_defaults, validate_parameters
+from reasoning.errors import InputError
+from reasoning.pipeline.params import parameter_defaults, validate_parameters
 
 
 def test_normalises_and_checks_inputs(tiny_model_dir):

@@ -16,7 +16,8 @@ import time
 
 def ensure_buckets(names: list[str], attempts: int = 30, wait_s: float = 10.0) -> list[str]:
     """Create each missing bucket; return what was done, one line per bucket."""
-    from reasoning.s3client import StorageError, client_for, parse_uri
+    from reasoning.errors import StorageError
+    from reasoning.io.s3client import client_for, parse_uri
     done = []
     for name in names:
         for attempt in range(1, attempts + 1):

@@ -10,7 +10,7 @@ Two ways to get the reasoning inside ``<think>``:
   (GSM8K, MATH, FOLIO, HumanEval, ... see ``reasoning.cot.layouts``);
 - teacher mode (``CoTGenerator(teacher="builtin:smollm2-135m-instruct", samples_per_problem=4)``):
   R1-style rejection sampling. The teacher writes k responses per problem and only those
-  whose final answer verifies against the reference (``reasoning.answers.check_response``)
+  whose final answer verifies against the reference (``reasoning.scoring.answers.check_response``)
   are kept; the report gives the acceptance rate.
 
 Every output is written atomically with its lineage in ``<output>.meta.json``.
@@ -27,11 +27,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from reasoning import storage
-from reasoning.artifacts import write_dataset_metadata
 from reasoning.cot.layouts import LAYOUTS_BY_NAME, Layout, RecordContext, detect_layout
 from reasoning.cot.synthetic import check_synthetic_options, synthetic_rows
-from reasoning.fileio import InputError, check_data_file, iter_records, read_errors_named
+from reasoning.errors import InputError
+from reasoning.io import storage
+from reasoning.io.artifacts import write_dataset_metadata
+from reasoning.io.fileio import check_data_file, iter_records, read_errors_named
 from reasoning.schema import THINK_CLOSE, THINK_OPEN, ReasoningType, Row, write_rows
 
 log = logging.getLogger(__name__)
@@ -158,7 +159,7 @@ class CoTGenerator:
         if temperature < 0:
             raise InputError(f"must be >= 0, got {temperature}", field="temperature")
         if isinstance(teacher, (str, os.PathLike)):
-            from reasoning.models import check_model_reference
+            from reasoning.modeling.models import check_model_reference
             check_model_reference(str(teacher))
         self.teacher, self.tokenizer = teacher, tokenizer
         self.samples_per_problem = samples_per_problem
@@ -228,7 +229,7 @@ class CoTGenerator:
             self._sampler = teacher
             return teacher
         if isinstance(teacher, (str, os.PathLike)):
-            from reasoning.models import load_model, load_tokenizer
+            from reasoning.modeling.models import load_model, load_tokenizer
             model, tokenizer = load_model(str(teacher)), load_tokenizer(str(teacher))
             import torch
             if torch.cuda.is_available():  # the pipeline gives the teacher task GPUs with eval_gpu_count
@@ -239,7 +240,7 @@ class CoTGenerator:
             model, tokenizer = teacher, self.tokenizer
         else:
             raise InputError("a loaded teacher model needs its tokenizer (pass tokenizer=...)", field="teacher")
-        from reasoning.generation import SamplingSettings, generate
+        from reasoning.modeling.generation import SamplingSettings, generate
 
         def sample(prompts: list[list[dict[str, str]]], k: int) -> list[list[str]]:
             settings = SamplingSettings(max_new_tokens=self.max_new_tokens, temperature=self.temperature,
@@ -258,7 +259,7 @@ class CoTGenerator:
 
     def rejection_sample(self, problems: Sequence[Row]) -> tuple[list[Row], dict[str, Any]]:
         """Keep the teacher responses that have a think block and a verified final answer."""
-        from reasoning.answers import check_response
+        from reasoning.scoring.answers import check_response
 
         k = self.samples_per_problem
         responses = self._teacher_sampler()([self.teacher_prompt(row) for row in problems], k) if problems else []

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reasoning.cot.synthetic import final_answer_text
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 from reasoning.schema import THINK_CLOSE, THINK_OPEN, ReasoningType, Row, validate_row
 
 QUESTION_FIELDS = ("question", "problem", "prompt", "instruction", "input")

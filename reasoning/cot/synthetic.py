@@ -34,7 +34,7 @@ import re
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 from reasoning.schema import THINK_CLOSE, THINK_OPEN, ReasoningType, Row
 
 FAMILIES = ("arithmetic", "word_problem", "linear_equation", "fraction_percent")  # drawn when none is named

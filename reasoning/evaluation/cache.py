@@ -15,14 +15,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from reasoning import artifacts
-from reasoning.fileio import write_json_atomic
+from reasoning.io import artifacts
+from reasoning.io.fileio import write_json_atomic
 
 log = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
 # Modules whose code decides the generated text or its score.
-SCORING_MODULES = ("reasoning.answers", "reasoning.generation", "reasoning.sandbox", "reasoning.stages.eval",
+SCORING_MODULES = ("reasoning.scoring.answers", "reasoning.modeling.generation", "reasoning.scoring.sandbox", "reasoning.stages.eval",
                    "reasoning.rewards")
 
 

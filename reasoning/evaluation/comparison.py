@@ -10,13 +10,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from reasoning import artifacts
 from reasoning.evaluation import statistics
 from reasoning.evaluation.report import Block, fmt_number, fmt_percent
+from reasoning.io import artifacts
 
 
 def _answers_equivalent(a: str, b: str, reasoning_type: str) -> bool:
-    from reasoning.stages.eval import answers_equivalent
+    from reasoning.scoring.answers import answers_equivalent
     return answers_equivalent(a, b, reasoning_type)
 
 

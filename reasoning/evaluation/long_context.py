@@ -42,7 +42,7 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources as importlib_resources
 from typing import Any
 
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 
 TASKS = ("passkey", "variables", "perplexity")
 DEFAULT_LENGTHS = (2048, 4096, 8192, 16384, 32768)
@@ -64,7 +64,7 @@ VARIABLES_INTRO = "Memorize the variable assignments hidden in the following tex
 
 def _filler_rows() -> list[str]:
     texts = []
-    root = importlib_resources.files("reasoning") / "evalsets"
+    root = importlib_resources.files("reasoning.data") / "evalsets"
     for name, keys in _FILLER_SOURCES:
         with gzip.open(root.joinpath(name).open("rb"), "rt", encoding="utf-8") as handle:
             for line in handle:

@@ -54,7 +54,7 @@ PROFILER_SYMBOLS = (
     "accelerate.Accelerator.backward",
 )
 
-# reasoning/dynamic_sampling.py (DAPO; an algorithm, not a speed-up: it runs on either trainer)
+# reasoning/modeling/dynamic_sampling.py (DAPO; an algorithm, not a speed-up: it runs on either trainer)
 # overrides these two. Listed here so the same check covers it.
 DYNAMIC_SAMPLING_SYMBOLS = (
     "trl.GRPOTrainer._generate_and_score_completions(inputs)",

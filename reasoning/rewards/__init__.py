@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 from reasoning.rewards.components import COMPONENT_FUNCTIONS, Sample
 from reasoning.rewards.config import COMPONENTS, RewardConfig
 from reasoning.schema import THINK_OPEN

@@ -11,7 +11,11 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from reasoning.answers import (
+from reasoning.rewards.config import RewardConfig
+from reasoning.rewards.language import language_consistency
+from reasoning.rewards.process import process_score
+from reasoning.schema import THINK_CLOSE, THINK_OPEN
+from reasoning.scoring.answers import (
     MAX_ANSWER_PART_CHARS,
     check_response,
     extract_final_answer,
@@ -21,10 +25,6 @@ from reasoning.answers import (
     split_think,
     to_ascii_digits,
 )
-from reasoning.rewards.config import RewardConfig
-from reasoning.rewards.language import language_consistency
-from reasoning.rewards.process import process_score
-from reasoning.schema import THINK_CLOSE, THINK_OPEN
 
 
 def is_degenerate(text: str) -> bool:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from reasoning.config import option
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 
 COMPONENTS = ("correctness", "format", "consistency", "length", "process")
 

@@ -25,15 +25,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from reasoning import artifacts, storage
 from reasoning.config import config_to_dict, option, parse_config, refuse_uri_credentials, require, save_config
+from reasoning.data.datasets import resolve_dataset
+from reasoning.errors import EXIT_FAILURE, EXIT_TERMINATED, InputError, StorageError, exit_code_for
 from reasoning.fast_grpo.private_api import FastPathUnavailable
-from reasoning.fileio import InputError, exit_cleanly_on_sigterm, iter_records, write_text_atomic
+from reasoning.io import artifacts, storage
+from reasoning.io.fileio import TABULAR_SUFFIXES, exit_cleanly_on_sigterm, iter_records, write_text_atomic
+from reasoning.paths import cache_dir
 from reasoning.schema import Row, validate_row
 
 log = logging.getLogger(__name__)
 
-PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM, what Kubernetes expects from a terminated container
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ATTENTION = ("auto", "eager", "sdpa", "flash_attention_2")
 SWITCH = ("auto", "on", "off")
@@ -203,7 +205,7 @@ def torch_dtype(precision: str):
 # ---------------------------------------------------------------- inputs
 
 def check_model(reference: str) -> None:
-    from reasoning.models import check_model_reference
+    from reasoning.modeling.models import check_model_reference
     try:
         check_model_reference(reference)
     except InputError as exc:
@@ -222,7 +224,6 @@ def local_model_config(reference: str) -> dict[str, Any] | None:
     """config.json of a model that is already on this machine (None when it is not: remote, hub, unconverted)."""
     text = str(reference)
     if text.startswith("builtin:"):
-        from reasoning.models import cache_dir
         path = cache_dir() / "models" / text.split(":", 1)[1] / "config.json"
     else:
         path = Path(text).expanduser() / "config.json"
@@ -234,7 +235,7 @@ def load_stage_rows(spec: str, *, limit: int = 0, flag: str = "--dataset",
                     require_completion: bool = False) -> tuple[list[Row], dict[str, Any]]:
     """Read and validate every row of ``spec`` before any model is loaded.
 
-    ``spec`` is a file or URI in the row format, or anything ``reasoning.cot.datasets.
+    ``spec`` is a file or URI in the row format, or anything ``reasoning.data.datasets.
     resolve_dataset`` accepts (synthetic:..., gsm8k, ...). ``check(row, file, line)`` adds the
     stage's own requirements. Returns the rows and the lineage (source, sha256, rows).
     """
@@ -273,13 +274,8 @@ def load_stage_rows(spec: str, *, limit: int = 0, flag: str = "--dataset",
 
 
 def _resolve_named_dataset(spec: str, limit: int, flag: str) -> list[Row]:
-    from reasoning.fileio import TABULAR_SUFFIXES
     if spec.lower().endswith((*TABULAR_SUFFIXES, ".jsonl.gz")):
         raise InputError("dataset file does not exist", file=spec, field=flag)
-    try:
-        from reasoning.cot.datasets import resolve_dataset
-    except ImportError:
-        raise InputError("dataset file does not exist", file=spec, field=flag) from None
     return list(resolve_dataset(spec, limit=limit or None))  # its InputError names the spec
 
 
@@ -349,7 +345,6 @@ def _resolved_switch(value: str, flag: str) -> bool:
 def local_checkpoint_dir(output: str) -> Path:
     """``<output>.checkpoints`` for a local output; a cache folder keyed by the URI otherwise."""
     if storage.is_remote(output):
-        from reasoning.models import cache_dir
         key = hashlib.sha256(output.encode()).hexdigest()[:16]
         return cache_dir() / "checkpoints" / key
     return artifacts.checkpoint_dir(Path(output).expanduser())
@@ -563,34 +558,44 @@ def finish_checkpoints(local: Path) -> None:
 
 # ---------------------------------------------------------------- entry point
 
+def result_summary(result: dict) -> dict:
+    """What a training or evaluation stage prints on stdout: where the output went and its metrics."""
+    return {"output": result["output"], "metrics": result["metrics"]}
+
+
 def stage_main(config_cls: type, run: Callable[[Any], dict], argv: Sequence[str] | None, prog: str,
-               description: str | None) -> int:
-    """Shared ``main``: parse, run, print the result; InputError -> exit 2, an object-store failure or a
-    library without the fast GRPO path's private symbols -> 1, SIGTERM -> 143."""
+               description: str | None, *, prepare_argv: Callable[[list[str]], list[str]] | None = None,
+               summary: Callable[[dict], Any] = result_summary) -> int:
+    """The ``main`` of every stage (cot, sft, context, grpo, eval): set up logging, parse the flags
+    (and ``--config`` recipe) into ``config_cls``, ``run`` it, print ``summary(result)`` as JSON.
+
+    ``prepare_argv`` rewrites the arguments first (eval merges repeated ``--model`` flags). Exit
+    codes are the table in ``reasoning.errors``: bad input -> 2, an object-store failure -> 4,
+    a library without the fast GRPO path's private symbols -> 1, SIGTERM -> 143."""
     logging.basicConfig(level=os.environ.get("REASONING_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if prepare_argv is not None:
+        argv = prepare_argv(argv)
     try:
         config = parse_config(config_cls, argv, prog=prog, description=description)
-    except SystemExit as exc:  # argparse already printed "error: ..."
+    except SystemExit as exc:  # argparse already printed "error: ..." (or the help)
         return int(exc.code or 0)
     try:
         with exit_cleanly_on_sigterm():  # outside training (loading, saving); sigterm_guard covers training
             result = run(config)
-    except InputError as exc:
+    except (InputError, StorageError) as exc:  # bad input (2), or the store failed and a retry may pass (4)
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except storage.StorageError as exc:  # the store failed, not the input: exit 1, a retry may pass
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return exit_code_for(exc)
     except FastPathUnavailable as exc:  # an upgrade removed a private symbol: the message says what and the fix
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
     except SystemExit as exc:
-        if exc.code == PREEMPTED_EXIT_CODE:
+        if exc.code == EXIT_TERMINATED:
             print("terminated by SIGTERM outside training; no partial output was left", file=sys.stderr)
         return int(exc.code or 0)
     except Preempted as exc:
         print(f"preempted: {exc}", file=sys.stderr)
-        return PREEMPTED_EXIT_CODE
-    print(json.dumps({"output": result["output"], "metrics": result["metrics"]}, indent=2, default=str))
+        return EXIT_TERMINATED
+    print(json.dumps(summary(result), indent=2, default=str))
     return 0

@@ -13,7 +13,7 @@ Multi-GPU fine-tuning (long sequences want ZeRO-3 to shard weights and optimizer
         -m reasoning.stages.context --config recipes/context_default_cpu.yaml
 
 The saved model's config.json carries the scaling (``rope_parameters`` and
-``max_position_embeddings``, see reasoning.context_extension), so the next stage loads it
+``max_position_embeddings``, see reasoning.modeling.context_extension), so the next stage loads it
 with plain ``from_pretrained`` and no extra flag. With ``--steps N`` and ``--dataset``, the
 scaled model is trained for N steps on the dataset's conversations (loss on the whole
 sequence: the point is to teach attention at far positions), gradient checkpointing on.
@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from reasoning.config import option, require
-from reasoning.fileio import InputError
+from reasoning.errors import EXIT_GATE_REFUSED, InputError
 from reasoning.stages import common
 from reasoning.stages.sft import extender_for
 
@@ -109,7 +109,7 @@ class ContextStageConfig(common.TrainingStageConfig):
 
     @property
     def scaling_types(self) -> list[str]:
-        from reasoning.context_extension import SCALING_TYPES, check_scaling_type
+        from reasoning.modeling.context_extension import SCALING_TYPES, check_scaling_type
         text = str(self.scaling_type).strip().lower()
         names = list(SCALING_TYPES) if text == "all" else [p for p in text.split(",") if p.strip()]
         require(bool(names), "at least one scaling type is required", "--scaling-type")
@@ -141,7 +141,7 @@ def check_inputs(config: ContextStageConfig):
         # The config class knows whether the architecture has RoPE at all (config.json alone may not say).
         from transformers import AutoConfig
 
-        from reasoning.context_extension import read_rope_base
+        from reasoning.modeling.context_extension import read_rope_base
         try:
             read_rope_base(AutoConfig.for_model(**model_config))
         except InputError as exc:
@@ -172,7 +172,7 @@ def check_inputs(config: ContextStageConfig):
 def run(config: ContextStageConfig) -> dict[str, Any]:
     from transformers import AutoConfig, set_seed
 
-    from reasoning.models import resolve_model
+    from reasoning.modeling.models import resolve_model
 
     rows, lineage = check_inputs(config)
     hardware = common.detect_hardware()
@@ -299,8 +299,8 @@ def write_refusal(config: ContextStageConfig, proof: dict[str, Any]) -> None:
     """A refused extension leaves only its report (and gate.json) where the model would have gone."""
     import json
 
-    from reasoning import storage
-    from reasoning.fileio import write_text_atomic
+    from reasoning.io import storage
+    from reasoning.io.fileio import write_text_atomic
     with storage.local_output(config.output, is_dir=True) as tmp:
         tmp = Path(tmp)
         for name, text in {**proof_files(proof), "gate.json": json.dumps(proof["gate"], indent=2)}.items():
@@ -310,16 +310,13 @@ def write_refusal(config: ContextStageConfig, proof: dict[str, Any]) -> None:
               config.output)
 
 
-GATE_EXIT_CODE = 3
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     from reasoning.evaluation.long_context import GateFailed
     try:
         return common.stage_main(ContextStageConfig, run, argv, prog="reasoning context", description=__doc__)
     except GateFailed as exc:
         print(f"refused: {exc}", file=sys.stderr)
-        return GATE_EXIT_CODE
+        return EXIT_GATE_REFUSED
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ Outputs in ``--output`` (a directory or s3:// URI, written complete or not at al
 (every prompt, response and score), ``report.md`` and ``report.html`` (self-contained,
 plots embedded) and ``resolved_config.yaml``.
 
-Correctness is decided by ``reasoning.answers.check_response`` (code runs in the
+Correctness is decided by ``reasoning.scoring.answers.check_response`` (code runs in the
 sandbox) and the reward components by ``reasoning.rewards``: the same implementation
 that scores GRPO, so training and evaluation cannot disagree about "correct".
 """
@@ -38,17 +38,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from reasoning import artifacts, storage
-from reasoning.config import config_to_dict, option, parse_config, require, save_config
-from reasoning.fileio import (
+from reasoning.config import config_to_dict, option, require, save_config
+from reasoning.errors import InputError
+from reasoning.io import artifacts, storage
+from reasoning.io.fileio import (
     TABULAR_SUFFIXES,
-    InputError,
-    exit_cleanly_on_sigterm,
     write_json_atomic,
     write_jsonl_atomic,
     write_text_atomic,
 )
-from reasoning.models import DEFAULT_MODEL
+from reasoning.modeling.models import DEFAULT_MODEL
+from reasoning.stages import common
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ class EvalStageConfig:
         duplicates = [n for n, c in Counter(names).items() if c > 1]
         require(not duplicates, f"model names must be unique, repeated: {', '.join(duplicates)} "
                 "(name them with NAME=REF)", "--model")
-        from reasoning.models import check_model_reference
+        from reasoning.modeling.models import check_model_reference
         for _, reference in model_specs(self.models):
             try:
                 check_model_reference(reference)
@@ -221,7 +221,7 @@ def dataset_specs(entries: Sequence[str]) -> list[tuple[str, str]]:
 
 def load_datasets(config: EvalStageConfig) -> dict[str, tuple[str, list]]:
     """``{name: (spec, rows)}``, every dataset resolved and limited before any model is loaded."""
-    from reasoning.cot.datasets import resolve_dataset
+    from reasoning.data.datasets import resolve_dataset
 
     datasets = {}
     for name, spec in dataset_specs(config.datasets):
@@ -247,7 +247,7 @@ def code_prompt(row) -> str | None:
     completion holds only the body: ``metadata["prompt"]``, else the code block in the question."""
     if row.reasoning_type != "code" or not row.entry_point:
         return None
-    from reasoning.answers import extract_code
+    from reasoning.scoring.answers import extract_code
     stub = row.metadata.get("prompt") or extract_code(row.problem)
     return stub if stub and re.search(rf"def\s+{re.escape(row.entry_point)}\s*\(", stub) else None
 
@@ -255,8 +255,8 @@ def code_prompt(row) -> str | None:
 def score_response(row, response: str, reward_fn, tokenizer, code_timeout: float = 10.0,
                    prompt: list[dict[str, str]] | None = None) -> dict[str, Any]:
     """One completion's correctness, extracted answer, format, length and reward components."""
-    from reasoning import answers
-    from reasoning.generation import count_tokens
+    from reasoning.modeling.generation import count_tokens
+    from reasoning.scoring import answers
 
     rtype = row.reasoning_type
     if rtype == "code":
@@ -277,22 +277,14 @@ def score_response(row, response: str, reward_fn, tokenizer, code_timeout: float
             "components": components, "reward_reasons": dict(result.reasons)}
 
 
-def answers_equivalent(a: str, b: str, reasoning_type: str) -> bool:
-    """Grouping for the majority vote: the rewards' equivalence check; programs by identical text."""
-    if reasoning_type == "code":
-        return a.strip() == b.strip()
-    from reasoning.answers import is_equivalent
-    return bool(is_equivalent(a, b, reasoning_type))
-
-
 def evaluate_model(name: str, reference: str, datasets: dict[str, tuple[str, list]], config: EvalStageConfig,
                    reward_fn) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, float]]:
     """Generate and score every dataset with one model; returns (samples, model info, seconds per dataset)."""
     import torch
     from transformers import set_seed
 
-    from reasoning.generation import SamplingSettings, generate
-    from reasoning.models import load_model, load_tokenizer, resolve_model
+    from reasoning.modeling.generation import SamplingSettings, generate
+    from reasoning.modeling.models import load_model, load_tokenizer, resolve_model
 
     resolved = resolve_model(reference)
     log.info("loading model %s from %s", name, resolved)
@@ -350,7 +342,7 @@ def evaluate_model_cached(name: str, reference: str, datasets: dict[str, tuple[s
     """``evaluate_model``, or its earlier result when model, rows, settings and scoring code are unchanged
     (reasoning/evaluation/cache.py); generation seconds of a reused result are reported as 0."""
     from reasoning.evaluation import cache
-    from reasoning.models import resolve_model
+    from reasoning.modeling.models import resolve_model
 
     cache_dir = config.resolved_cache_dir
     resolved = resolve_model(reference) if cache_dir else ""
@@ -431,6 +423,7 @@ def run(config: EvalStageConfig) -> dict[str, Any]:
     # The --sampled-k completions feed pass@1 / maj@k only; every other number comes from the main ones.
     sampled = [s for s in samples if s.get("mode") == "sampled"]
     samples = [s for s in samples if s.get("mode") != "sampled"]
+    from reasoning.scoring.answers import answers_equivalent
 
     metrics: dict[str, Any] = {
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -483,10 +476,10 @@ def run(config: EvalStageConfig) -> dict[str, Any]:
 
 def sandbox_isolation(datasets: dict[str, tuple[str, list]]) -> str | None:
     """What isolated the code completions (None without code rows): the report must say when
-    code ran without namespaces (see ``reasoning.sandbox.isolation``)."""
+    code ran without namespaces (see ``reasoning.scoring.sandbox.isolation``)."""
     if not any(row.reasoning_type == "code" for _spec, rows in datasets.values() for row in rows):
         return None
-    from reasoning.sandbox import isolation
+    from reasoning.scoring.sandbox import isolation
     return isolation()
 
 
@@ -497,9 +490,8 @@ def check_long_context_memory(config: EvalStageConfig) -> None:
     if not config.long_context_lengths:
         return
     from reasoning.evaluation.long_context import check_memory
-    from reasoning.stages.common import local_model_config
     for _, reference in model_specs(config.models):
-        model_config = local_model_config(reference)
+        model_config = common.local_model_config(reference)
         if model_config is not None:
             check_memory(model_config, config.long_context_settings())
 
@@ -509,7 +501,7 @@ def long_context_results(config: EvalStageConfig) -> dict[str, Any]:
     import torch
 
     from reasoning.evaluation.long_context import evaluate_long_context
-    from reasoning.models import load_model, load_tokenizer, resolve_model
+    from reasoning.modeling.models import load_model, load_tokenizer, resolve_model
     results = {}
     for name, reference in model_specs(config.models):
         resolved = resolve_model(reference)
@@ -562,22 +554,9 @@ def merge_repeated_flags(argv: Sequence[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=os.environ.get("REASONING_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    argv = merge_repeated_flags(sys.argv[1:] if argv is None else argv)
-    try:
-        config = parse_config(EvalStageConfig, argv, prog="reasoning eval", description=__doc__.split("\n\n")[0])
-    except SystemExit as exc:  # argparse has printed the error
-        return int(exc.code or 0)
-    try:
-        with exit_cleanly_on_sigterm():  # atomic outputs remove their temporary files
-            result = run(config)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     # run() has logged the summary table; stdout gets the machine-readable result.
-    print(json.dumps({"output": result["output"], "metrics": result["metrics"]}, indent=2))
-    return 0
+    return common.stage_main(EvalStageConfig, run, argv, prog="reasoning eval", description=__doc__.split("\n\n")[0],
+                             prepare_argv=merge_repeated_flags)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ group. ``--iterations`` is the number of optimizer steps; ``--batch-size`` count
 completions per device and step, so it must be a multiple of ``--group-size``.
 Dynamic sampling (DAPO, on by default, ``--no-dynamic-sampling`` turns it off) replaces groups
 whose completions all got the same reward by fresh prompts, for at most
-``--dynamic-sampling-max-rounds`` extra sampling rounds a step (reasoning/dynamic_sampling.py).
+``--dynamic-sampling-max-rounds`` extra sampling rounds a step (reasoning/modeling/dynamic_sampling.py).
 ``--trainer fast`` (default) trains with reasoning/fast_grpo's FastGRPOTrainer, same algorithm and
 samples, faster; ``--trainer trl`` with TRL's own GRPOTrainer, for when a TRL upgrade breaks the fast
 path (it refuses to start, naming the private symbol it lost). ``--profile`` logs seconds per phase.
@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from reasoning.config import option, require
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 from reasoning.rewards.config import weight_option
 from reasoning.schema import ReasoningType, Row
 from reasoning.stages import common
@@ -80,7 +80,7 @@ class GRPOStageConfig(common.TrainingStageConfig):
     use_log_completions: bool = option(False, "print sample completions at each logging step")
     dynamic_sampling: bool = option(True, "DAPO dynamic sampling: drop groups whose completions all got the same "
                                     "reward (no gradient) and refill the step with fresh prompts "
-                                    "(reasoning/dynamic_sampling.py); --no-dynamic-sampling is plain TRL")
+                                    "(reasoning/modeling/dynamic_sampling.py); --no-dynamic-sampling is plain TRL")
     dynamic_sampling_max_rounds: int = option(3, "extra sampling rounds per step at most, when refilling dropped "
                                               "groups; after that the step keeps some flat groups")
     trainer: str = option("fast", "fast = reasoning/fast_grpo's FastGRPOTrainer (same algorithm, faster; relies on "
@@ -172,7 +172,7 @@ def check_inputs(config: GRPOStageConfig):
     common.check_model(config.model)
     rows, lineage = common.load_stage_rows(config.dataset, limit=config.limit, check=check_row)
     if any(row.reasoning_type == ReasoningType.CODE.value and row.tests for row in rows):
-        from reasoning import sandbox
+        from reasoning.scoring import sandbox
         if not sandbox.namespace_prefix() and not sandbox.unisolated_allowed():
             # Every code completion would score 0 (the sandbox refuses to run it): say so now.
             raise InputError(f"code rows need the code sandbox, and its isolation is {sandbox.isolation()}",
@@ -186,8 +186,8 @@ def run(config: GRPOStageConfig) -> dict[str, Any]:
     from datasets import Dataset
     from transformers import set_seed
 
-    from reasoning import cpu_training, dynamic_sampling
-    from reasoning.models import resolve_model
+    from reasoning.modeling import cpu_training, dynamic_sampling
+    from reasoning.modeling.models import resolve_model
 
     rows, lineage = check_inputs(config)
     trainer_class = trainer_class_for(config)  # the fast path's private symbols, checked before any model loads

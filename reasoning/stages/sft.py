@@ -17,7 +17,7 @@ template, which SmolLM2's (and most) templates lack; completion-only loss on a
 prompt/completion split works with any chat template.
 
 Options: ``--no-lora`` trains all weights; ``--extend-context --target-context 131072``
-applies RoPE scaling (reasoning.context_extension) before training; ``--resume`` continues
+applies RoPE scaling (reasoning.modeling.context_extension) before training; ``--resume`` continues
 after a preemption (SIGTERM saves a checkpoint in <output>.checkpoints first).
 """
 from __future__ import annotations
@@ -54,7 +54,7 @@ class SFTStageConfig(common.TrainingStageConfig):
         require(self.max_length >= 16, f"must be >= 16, got {self.max_length}", "--max-length")
         require(self.loss_type in ("nll", "dft"), f"must be nll or dft, got {self.loss_type!r}", "--loss-type")
         if self.extend_context:
-            from reasoning.context_extension import check_scaling_type
+            from reasoning.modeling.context_extension import check_scaling_type
             self.scaling_type = check_scaling_type(self.scaling_type)
             require(self.target_context >= 1, f"must be positive, got {self.target_context}", "--target-context")
 
@@ -87,7 +87,7 @@ def extender_for(config: SFTStageConfig | Any, model_dir: str | None = None):
 
     Reads config.json directly when the model is local, so a target below the model's
     original context is refused before any weights are loaded."""
-    from reasoning.context_extension import create_context_extender
+    from reasoning.modeling.context_extension import create_context_extender
     original = getattr(config, "original_context", 0) or None
     model_config = common.local_model_config(model_dir or config.model)
     if model_config is None and original is None:
@@ -111,8 +111,8 @@ def run(config: SFTStageConfig) -> dict[str, Any]:
     from transformers import AutoConfig, set_seed
     from trl import SFTTrainer
 
-    from reasoning import cpu_training
-    from reasoning.models import resolve_model
+    from reasoning.modeling import cpu_training
+    from reasoning.modeling.models import resolve_model
 
     rows, lineage = check_inputs(config)
     hardware = common.detect_hardware()

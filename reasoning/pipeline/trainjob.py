@@ -13,7 +13,7 @@ selector and toleration and wait forever on a tainted pool.
 | v2.2, v2.3 | ``spec.runtimePatches[]`` (``manager``, ``trainingRuntimeSpec.template.spec.replicatedJobs[].template.spec.template``) | yes | ``spec.activeDeadlineSeconds`` |
 
 tests/test_trainjob_schemas.py checks every shape against the CRD schemas of those releases
-(vendored, descriptions stripped, in tests/data/crds). ``reasoning.launch`` submits with
+(vendored, descriptions stripped, in tests/data/crds). ``reasoning.pipeline.launch`` submits with
 ``fieldValidation=Strict`` so a field the server does not know is an error, never a silent drop.
 """
 from __future__ import annotations

@@ -27,7 +27,15 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from reasoning.fileio import InputError, has_uri_credentials, redact_credentials
+from reasoning.errors import (
+    InputError,
+    StorageError,
+    StorageRefused,
+    has_uri_credentials,
+    redact_credentials,
+    remember_secret,
+    scrub,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,26 +51,6 @@ MAX_PARTS = 10_000
 T = TypeVar("T")
 CREDENTIALS_IN_URI = ("credentials in the URI are not accepted (they would end up in logs, configs and the "
                       "pipeline's records); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY instead")
-
-
-class StorageError(RuntimeError):
-    """An object-store failure that a later try may not meet: the server unreachable or failing after
-    every retry, an upload that fails its integrity check, objects it would not delete. Not bad input:
-    stages exit 1 (a KFP retry can help), not 2. Names the URI, never a credential."""
-
-    def __init__(self, message: str, *, uri: str):
-        self.uri, self.line, self.field = uri, None, None
-        self.file = redact_credentials(uri)
-        super().__init__(f"{self.file}: {scrub(message)}")
-
-
-class StorageRefused(StorageError, InputError):
-    """A refusal that retrying will not change (access denied, no such bucket, object or manifest, a
-    manifest we cannot read): the settings are wrong, so it is bad input (exit 2) as well."""
-
-    def __init__(self, message: str, *, uri: str):
-        self.uri = uri
-        InputError.__init__(self, scrub(message), file=uri)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,7 +178,6 @@ def tuning_from_env(settings: Settings) -> TransferTuning:
 
 _clients: dict[tuple, Any] = {}
 _clients_lock = threading.Lock()
-_secrets: set[str] = set()
 
 
 def client_for(loc: Location) -> tuple[Any, TransferTuning]:
@@ -202,8 +189,7 @@ def client_for(loc: Location) -> tuple[Any, TransferTuning]:
         if key not in _clients:
             _clients[key] = _make_client(settings, tuning)
         for secret in (settings.secret_key, settings.access_key, settings.session_token):
-            if secret and len(secret) >= 4:
-                _secrets.add(secret)
+            remember_secret(secret)
         return _clients[key], tuning
 
 
@@ -222,17 +208,6 @@ def _make_client(settings: Settings, tuning: TransferTuning) -> Any:
     return Minio(settings.endpoint, access_key=settings.access_key, secret_key=settings.secret_key,
                  session_token=settings.session_token, secure=settings.secure, region=settings.region,
                  http_client=http)
-
-
-def scrub(text: str) -> str:
-    for secret in sorted(_secrets | _env_secrets(), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
-
-
-def _env_secrets() -> set[str]:
-    names = ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN")
-    return {v for v in (os.environ.get(n) for n in names) if v and len(v) >= 4}
 
 
 # ---------------------------------------------------------------- errors and retries

@@ -5,7 +5,7 @@ problems; ``promotion_decision`` turns that into one yes/no with a reason a pers
 which the evaluation report prints and the pipeline graph branches on (``dsl.If`` on the
 evaluate task's ``promote`` output). Only a promoted model gets an ``InferenceService``.
 
-    from reasoning.promotion import promotion_decision
+    from reasoning.pipeline.promotion import promotion_decision
     decision = promotion_decision(json.load(open("runs/latest/metrics.json"))["results"])
     print(decision["promote"], decision["reason"])
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 
 # KServe's Hugging Face runtime serves causal LMs with vLLM when the image has it (the default
 # backend for text generation), with an OpenAI-compatible API under /openai/v1.

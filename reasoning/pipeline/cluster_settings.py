@@ -9,10 +9,10 @@ Two sources, both named in every error:
 
 ``validate_parameters`` (the pipeline's first task) calls ``check_cluster_settings`` so that a
 typo in a toleration or a quantity fails in seconds with the key named, instead of a TrainJob
-that stays Pending or is rejected an hour into the run. ``reasoning.launch`` reads the same
+that stays Pending or is rejected an hour into the run. ``reasoning.pipeline.launch`` reads the same
 values through ``cluster_settings``.
 
-    python -c "import os; from reasoning.cluster_settings import cluster_settings; print(cluster_settings(os.environ))"
+    python -c "import os; from reasoning.pipeline.cluster_settings import cluster_settings; print(cluster_settings(os.environ))"
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 
 SETTINGS_CONFIG_MAP = "reasoning-settings"
 OBJECT_STORE_SECRET = "reasoning-object-store"
@@ -36,7 +36,7 @@ DEFAULTS = {
     "REASONING_GPU_TOLERATIONS": "[]",
     "REASONING_TRAIN_CPU": "8",
     "REASONING_TRAIN_MEMORY": "64Gi",
-    # which TrainJob fields the installed Kubeflow Trainer accepts (see reasoning.trainjob)
+    # which TrainJob fields the installed Kubeflow Trainer accepts (see reasoning.pipeline.trainjob)
     "REASONING_TRAINER_VERSION": "auto",
     # a multi-node job that has not finished after this long is deleted and the step fails
     "REASONING_JOB_TIMEOUT_SECONDS": str(3 * 24 * 3600),
@@ -155,7 +155,7 @@ def cluster_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]
 
 
 def job_options(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The subset reasoning.launch passes to the TrainJob/PyTorchJob builders."""
+    """The subset reasoning.pipeline.launch passes to the TrainJob/PyTorchJob builders."""
     return {key: settings[key] for key in ("cpu", "memory", "node_selector", "tolerations")}
 
 

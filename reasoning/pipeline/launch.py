@@ -11,7 +11,7 @@
   only that is installed, found through API discovery) whose every node runs that same
   ``accelerate launch`` command on the same recipe; it is submitted with the kubernetes client
   (``fieldValidation=Strict``, in the field layout of the installed Trainer version, see
-  ``reasoning.trainjob``), owned by this KFP task's pod, and rank 0's log is streamed. A failed
+  ``reasoning.pipeline.trainjob``), owned by this KFP task's pod, and rank 0's log is streamed. A failed
   job, one past ``REASONING_JOB_TIMEOUT_SECONDS``, one with a pod that cannot start or stays
   unschedulable past ``REASONING_PENDING_TIMEOUT_SECONDS``, or a cancelled step (SIGTERM) deletes
   the job and raises ``LaunchError``.
@@ -38,11 +38,17 @@ from typing import Any
 
 import yaml
 
-from reasoning import storage, trainjob
-from reasoning.cluster_settings import HF_TOKEN_SECRET, OBJECT_STORE_KEYS, OBJECT_STORE_SECRET, cluster_settings
-from reasoning.cluster_settings import job_options as job_options_from
-from reasoning.fileio import InputError
-from reasoning.trainjob import PYTORCHJOB_API, TRAINJOB_API, job_outcome, rank0_selector  # noqa: F401 (re-exported)
+from reasoning.errors import InputError
+from reasoning.io import storage
+from reasoning.pipeline import trainjob
+from reasoning.pipeline.cluster_settings import (
+    HF_TOKEN_SECRET,
+    OBJECT_STORE_KEYS,
+    OBJECT_STORE_SECRET,
+    cluster_settings,
+)
+from reasoning.pipeline.cluster_settings import job_options as job_options_from
+from reasoning.pipeline.trainjob import PYTORCHJOB_API, TRAINJOB_API, job_outcome, rank0_selector  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +57,7 @@ STAGES = {
     "grpo": ("reasoning.stages.grpo", "GRPOStageConfig"),
     "context": ("reasoning.stages.context", "ContextStageConfig"),
 }
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 # Where images/*/Dockerfile put configs/ (the package is installed non-editable there).
 IMAGE_CONFIG_DIR = "/opt/reasoning/configs"
 # Pod states that never fix themselves: waiting on them would hang the launcher forever.
@@ -187,7 +193,7 @@ def absolute_paths(config_obj: Any) -> Any:
 
 def output_metrics(output: str) -> dict[str, Any]:
     """Metrics the stage recorded in its model artifact (the subprocess cannot return them)."""
-    from reasoning import artifacts
+    from reasoning.io import artifacts
     try:
         metadata_path = f"{output.rstrip('/')}/{artifacts.METADATA_FILE}"
         path = storage.fetch(metadata_path)
@@ -232,7 +238,7 @@ def _node_pod(stage: str, config_obj: Any, *, num_nodes: int, gpus_per_node: int
 def build_trainjob(stage: str, config_obj: Any, *, name: str, namespace: str, image: str, num_nodes: int,
                    gpus_per_node: int, zero_stage: int = 2, version: str = "v2.2", **options: Any) -> dict[str, Any]:
     """A Kubeflow Trainer TrainJob running ``stage`` with ``config_obj`` on ``num_nodes`` nodes,
-    in the shape Trainer ``version`` accepts (reasoning.trainjob)."""
+    in the shape Trainer ``version`` accepts (reasoning.pipeline.trainjob)."""
     command, env, env_from = _node_pod(stage, config_obj, num_nodes=num_nodes, gpus_per_node=gpus_per_node,
                                        zero_stage=zero_stage)
     # TrainJob's trainer has no envFrom: the secret keys go in one by one.

@@ -8,7 +8,7 @@ properties: the base model and the training dataset (spec, sha256), each stage's
 digest of its full config, the final training metrics, the evaluation's accuracy per model and
 dataset, and why the model was promoted.
 
-    python -c "from reasoning.registry import check_registry_address as c; print(c('http://model-registry-service.kubeflow:8080'))"
+    python -c "from reasoning.pipeline.registry import check_registry_address as c; print(c('http://model-registry-service.kubeflow:8080'))"
 
 The client is Kubeflow's own (PyPI ``model-registry``, extra ``registry``), imported only when a
 registration runs. The token (Secret ``reasoning-model-registry``, key ``MODEL_REGISTRY_TOKEN``)
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from reasoning.fileio import InputError, has_uri_credentials
+from reasoning.errors import InputError, has_uri_credentials
 
 TOKEN_SECRET = "reasoning-model-registry"
 TOKEN_ENV = "MODEL_REGISTRY_TOKEN"
@@ -131,12 +131,12 @@ def lineage_properties(*, final: dict[str, Any], stages: list[dict[str, Any]], b
     """The version's custom properties (flat name -> bool/int/float/str, what the registry stores).
 
     ``final`` and ``stages`` are ``reasoning_artifact.json`` of the final model and of the models
-    before it (reasoning.artifacts); ``base_model`` and ``dataset`` the metadata of the imported
+    before it (reasoning.io.artifacts); ``base_model`` and ``dataset`` the metadata of the imported
     base model and training set (their ``source`` is the spec the run was given: a KFP task's
     local paths mean nothing in the registry); ``eval_results`` is metrics.json's "results".
     """
     from reasoning import __version__
-    from reasoning.promotion import mean_metric
+    from reasoning.pipeline.promotion import mean_metric
 
     properties: dict[str, Any] = {
         "base_model": base_model.get("source") or base_model.get("base_model"),

@@ -6,7 +6,7 @@ benchmark can run the same steps in-process (``run_steps_directly``) to measure 
 kfp.local adds.
 
 Artifact layout inside the pipeline:
-- a Model artifact is a model directory as defined in ``reasoning.artifacts``;
+- a Model artifact is a model directory as defined in ``reasoning.io.artifacts``;
 - a Dataset artifact is a directory holding ``rows.jsonl`` (the row format) and its
   lineage sidecar ``rows.jsonl.meta.json``; a directory, so the sidecar travels with
   the rows when Kubeflow uploads the artifact;
@@ -24,8 +24,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from reasoning.artifacts import METADATA_FILE, finish_model_artifact, read_metadata, write_dataset_metadata
-from reasoning.fileio import InputError, atomic_dir, write_json_atomic
+from reasoning.errors import InputError
+from reasoning.io.artifacts import METADATA_FILE, finish_model_artifact, read_metadata, write_dataset_metadata
+from reasoning.io.fileio import atomic_dir, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def _link_or_copy(src: str, dst: str) -> None:
 
 def import_model(source: str, output_dir: str | os.PathLike) -> dict[str, Any]:
     """Materialise a model reference (builtin:, directory, URI, hub id) as a model artifact."""
-    from reasoning.models import check_model_reference, resolve_model
+    from reasoning.modeling.models import check_model_reference, resolve_model
     check_model_reference(source)
     resolved = resolve_model(source)
     with atomic_dir(output_dir) as tmp:
@@ -96,7 +97,7 @@ def import_model(source: str, output_dir: str | os.PathLike) -> dict[str, Any]:
             shutil.copytree(resolved, tmp, dirs_exist_ok=True, copy_function=_link_or_copy,
                             ignore=shutil.ignore_patterns(METADATA_FILE, "*.checkpoints"))
         else:  # a hub id: download it once here so later tasks get plain files
-            from reasoning.models import load_model, load_tokenizer
+            from reasoning.modeling.models import load_model, load_tokenizer
             load_model(resolved).save_pretrained(tmp, safe_serialization=True)
             load_tokenizer(resolved).save_pretrained(tmp)
         upstream = read_metadata(resolved) if Path(resolved).is_dir() else {}
@@ -107,7 +108,7 @@ def import_model(source: str, output_dir: str | os.PathLike) -> dict[str, Any]:
 
 def import_dataset(source: str, output_dir: str | os.PathLike, limit: int = 0) -> dict[str, Any]:
     """Resolve a dataset spec into rows in the row format (a Dataset artifact directory)."""
-    from reasoning.cot.datasets import resolve_dataset
+    from reasoning.data.datasets import resolve_dataset
     from reasoning.schema import write_rows
     rows = resolve_dataset(source, limit=limit or None)
     if not rows:
@@ -142,8 +143,8 @@ def run_training_stage(stage: str, config: dict[str, Any], *, gpus: int = 0, num
     ``/s3/...``): the inputs go to object storage first, the nodes write the output there,
     and it comes back to the artifact's local path, from which KFP uploads it as usual.
     """
-    from reasoning import storage
-    from reasoning.launch import run_stage
+    from reasoning.io import storage
+    from reasoning.pipeline.launch import run_stage
     if num_nodes <= 1:
         return dict(run_stage(stage, config, gpus=gpus, num_nodes=num_nodes) or {})
     remote, local_output = through_object_store(config)
@@ -159,7 +160,7 @@ def train_in_pipeline(stage: str, arguments: dict[str, Any], *, model: str | os.
     ``arguments`` (``locals()`` on entry) make the stage config, the stage runs through the launcher,
     each final metric goes to ``log_metric(name, value)`` (KFP's Metrics.log_metric); returns the
     output's UI metadata. ``dataset``: a Dataset artifact directory, or the context stage's spec."""
-    from reasoning.pipeline_params import (
+    from reasoning.pipeline.params import (
         context_stage_config,
         grpo_stage_config,
         make_parameters,
@@ -192,7 +193,7 @@ def exchange_prefix(config: dict[str, Any]) -> str:
 
 def through_object_store(config: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """(the config with local model/dataset uploaded and the output remote, the local output path)."""
-    from reasoning import storage
+    from reasoning.io import storage
     prefix = exchange_prefix(config)
     remote = dict(config)
     for field in ("model", "dataset"):
@@ -231,7 +232,7 @@ def report_file(report_dir: str | os.PathLike, kind: str) -> Path:
 
 def export_model(model_dir: str | os.PathLike, destination: str) -> dict[str, Any]:
     """Copy a model artifact to a local path or an s3:// / minio:// URI (atomically)."""
-    from reasoning.storage import local_output
+    from reasoning.io.storage import local_output
     if not destination:
         raise InputError("an export destination is required", field="export_destination")
     model_dir = Path(model_dir)

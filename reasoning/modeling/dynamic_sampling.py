@@ -215,7 +215,7 @@ def _group_rows(groups: torch.Tensor, size: int, device) -> torch.Tensor:
 def with_dynamic_sampling(trainer_class: type) -> type:
     """``trainer_class`` (GRPOTrainer or a subclass) with dynamic sampling in front of it."""
     from reasoning.fast_grpo import private_api
-    private_api.require(private_api.DYNAMIC_SAMPLING_SYMBOLS, what="dynamic sampling (reasoning/dynamic_sampling.py)",
+    private_api.require(private_api.DYNAMIC_SAMPLING_SYMBOLS, what="dynamic sampling (reasoning/modeling/dynamic_sampling.py)",
                         fallback="run with --no-dynamic-sampling")
     return type(f"DynamicSampling{trainer_class.__name__}", (DynamicSamplingMixin, trainer_class),
                 {"__module__": __name__, "__doc__": DynamicSamplingMixin.__doc__})
