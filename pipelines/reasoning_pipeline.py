@@ -271,10 +271,11 @@ reasoning_pipeline = build_pipeline()
 def compile_pipeline(path: str, registry: str | None = None, tag: str | None = None) -> str:
     """Compile for ``${registry}/reasoning-{cpu,gpu}:${tag}`` into ``path``.
 
-    Why in a child process on the pure-Python protobuf: kfp 2.17 numbers the copies of a
-    sub-pipeline's components (``comp-condition-3-2-2``) while iterating a protobuf map, and the
-    C (upb) maps iterate in an order seeded per process, so two compiles of one graph differed
-    and the committed YAML was never reproducible. Python maps keep insertion order.
+    Why in a child process on the pure-Python protobuf: kfp 2.17 numbers repeated components
+    (``comp-condition-3-2-2``, as when an If/Else repeated a sub-graph) while iterating a protobuf
+    map, and the C (upb) maps iterate in an order seeded per process, so two compiles of one graph
+    could differ. The flat graph repeats nothing today; the child keeps the committed YAML
+    reproducible if a repeat comes back. Python maps keep insertion order.
     """
     if os.environ.get("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION") != "python":
         import subprocess
