@@ -74,6 +74,48 @@ def test_comparison_section_and_cache(tmp_path, constant_model_dir, tiny_model_d
     assert calls == ["const", "tiny"]
 
 
+def test_sampled_completions_only_where_asked(tmp_path, constant_model_dir, tiny_model_dir, eval_files):  # noqa: F811
+    """--sampled-models / --sampled-datasets restrict the costly k completions; a model left out keeps its
+    greedy numbers and reuses the cache entry of a run without sampling."""
+    run(config(tmp_path, constant_model_dir, tiny_model_dir, eval_files, sampled_k=0,
+               output=str(tmp_path / "plain")))
+    calls = []
+    original = eval_stage.evaluate_model
+
+    def counting(*args, **kwargs):
+        calls.append(args[0])
+        return original(*args, **kwargs)
+
+    eval_stage.evaluate_model = counting
+    try:
+        run(config(tmp_path, constant_model_dir, tiny_model_dir, eval_files, sampled_models=["const"],
+                   output=str(tmp_path / "one_model")))
+        run(config(tmp_path, constant_model_dir, tiny_model_dir, eval_files,
+                   datasets=[f"arith={eval_files['arith']}", f"again={eval_files['arith']}"],
+                   sampled_models=["const"], sampled_datasets=["again"], output=str(tmp_path / "one_dataset")))
+    finally:
+        eval_stage.evaluate_model = original
+    assert calls == ["const", "const", "tiny"]  # tiny without samples: the plain run's entry; new rows: a miss
+
+    def sampled_pairs(report):
+        lines = (tmp_path / report / "sampled_samples.jsonl").read_text().splitlines()
+        return [(s["model"], s["dataset"]) for s in map(json.loads, lines)]
+    assert sampled_pairs("one_model") == [("const", "arith")] * 4 * 2
+    assert sampled_pairs("one_dataset") == [("const", "again")] * 4 * 2
+    metrics = json.loads((tmp_path / "one_dataset" / "metrics.json").read_text())
+    assert metrics["comparison"]["sampled"] == {"const": {"again": {"problems": 4, "k": 2, "pass@1": 0.5,
+                                                                     "maj@k": 0.5}}}
+    assert set(metrics["results"]["tiny"]["datasets"]) == {"arith", "again"}  # greedy numbers for every pair
+
+
+def test_sampled_selection_names_models_and_datasets(tmp_path, constant_model_dir, tiny_model_dir, eval_files):  # noqa: F811
+    from reasoning.errors import InputError
+    with pytest.raises(InputError, match="--sampled-models.*nope"):
+        config(tmp_path, constant_model_dir, tiny_model_dir, eval_files, sampled_models=["nope"])
+    with pytest.raises(InputError, match="--sampled-datasets.*gsm8k"):
+        config(tmp_path, constant_model_dir, tiny_model_dir, eval_files, sampled_datasets=["gsm8k"])
+
+
 def test_compare_names_models_that_exist(tmp_path, constant_model_dir, tiny_model_dir, eval_files):  # noqa: F811
     from reasoning.errors import InputError
     assert config(tmp_path, constant_model_dir, tiny_model_dir, eval_files,

@@ -86,6 +86,10 @@ class EvalStageConfig:
                             "pass@1 (their mean accuracy) and maj@K (their majority answer); 0 = off")
     sampled_temperature: float = option(1.0, "temperature of the --sampled-k completions (1.0: what GRPO samples at, "
                                         "so pass@1 vs maj@K shows the room RL has)")
+    sampled_models: list[str] = option(help="models that get the --sampled-k completions (names; empty = every "
+                                       "model): k completions cost about k greedy passes", default_factory=list)
+    sampled_datasets: list[str] = option(help="datasets that get the --sampled-k completions (names; empty = every "
+                                         "dataset)", default_factory=list)
     compare: list[str] = option(help="BASELINE:CANDIDATE model pairs whose accuracy difference on the same problems "
                                 "gets a paired bootstrap interval (default: each model vs the one before it)",
                                 default_factory=list)
@@ -122,6 +126,8 @@ class EvalStageConfig:
         require(self.bootstrap_resamples >= 100, f"must be >= 100, got {self.bootstrap_resamples}",
                 "--bootstrap-resamples")
         self.compare = _as_list(self.compare)
+        self.sampled_models = _as_list(self.sampled_models)
+        self.sampled_datasets = _as_list(self.sampled_datasets)
         names = [name for name, _ in model_specs(self.models)]
         duplicates = [n for n, c in Counter(names).items() if c > 1]
         require(not duplicates, f"model names must be unique, repeated: {', '.join(duplicates)} "
@@ -139,6 +145,10 @@ class EvalStageConfig:
         for _, spec in specs:
             if _looks_like_path(spec) and not Path(spec).expanduser().exists():
                 raise InputError("dataset file does not exist", file=spec, field="--datasets")
+        for flag, chosen, known in (("--sampled-models", self.sampled_models, names),
+                                    ("--sampled-datasets", self.sampled_datasets, [n for n, _ in specs])):
+            unknown = [n for n in chosen if n not in known]
+            require(not unknown, f"{', '.join(unknown)} not among the names given ({', '.join(known)})", flag)
         for pair in self.compare:
             baseline, _, candidate = pair.partition(":")
             require(baseline in names and candidate in names,
@@ -153,6 +163,21 @@ class EvalStageConfig:
             return [tuple(pair.split(":", 1)) for pair in self.compare]  # type: ignore[misc]
         names = [name for name, _ in model_specs(self.models)]
         return list(zip(names, names[1:], strict=False))
+
+    def sampled_k_for(self, model: str) -> int:
+        """How many sampled completions ``model`` gets per problem (0 when --sampled-models leaves it out)."""
+        return self.sampled_k if not self.sampled_models or model in self.sampled_models else 0
+
+    def samples_dataset(self, dataset: str) -> bool:
+        return not self.sampled_datasets or dataset in self.sampled_datasets
+
+    def cache_settings(self, model: str, datasets: Sequence[str]) -> dict[str, Any]:
+        """What a model's evaluation depends on besides its weights and rows (the cache key's settings)."""
+        settings = {k: getattr(self, k) for k in CACHE_SETTINGS}
+        settings["sampled_k"] = self.sampled_k_for(model)
+        if settings["sampled_k"] and self.sampled_datasets:
+            settings["sampled_datasets"] = sorted(d for d in datasets if self.samples_dataset(d))
+        return settings
 
     @property
     def resolved_cache_dir(self) -> str:
@@ -300,7 +325,7 @@ def evaluate_model(name: str, reference: str, datasets: dict[str, tuple[str, lis
                                       temperature=config.effective_temperature, top_p=config.top_p,
                                       num_samples=config.samples, batch_size=config.batch_size, seed=config.seed,
                                       stop_at_answer=config.use_stop_at_answer)}
-    if config.sampled_k:
+    if config.sampled_k_for(name):
         modes["sampled"] = dataclasses.replace(modes["main"], temperature=config.sampled_temperature,
                                                num_samples=config.sampled_k)
     samples: list[dict[str, Any]] = []
@@ -308,6 +333,8 @@ def evaluate_model(name: str, reference: str, datasets: dict[str, tuple[str, lis
     try:
         for mode, settings in modes.items():
             for dataset, (_spec, rows) in datasets.items():
+                if mode == "sampled" and not config.samples_dataset(dataset):
+                    continue
                 set_seed(config.seed)  # each (model, dataset) pair is reproducible on its own
                 prompts = [build_prompt(row, config.system_prompt) for row in rows]
                 started = time.monotonic()
@@ -348,7 +375,7 @@ def evaluate_model_cached(name: str, reference: str, datasets: dict[str, tuple[s
     resolved = resolve_model(reference) if cache_dir else ""
     if not cache_dir or not Path(resolved).is_dir():
         return evaluate_model(name, reference, datasets, config, reward_fn)
-    key = cache.evaluation_key(resolved, datasets, {k: getattr(config, k) for k in CACHE_SETTINGS})
+    key = cache.evaluation_key(resolved, datasets, config.cache_settings(name, list(datasets)))
     hit = cache.load(cache_dir, key)
     if hit is not None:
         log.info("%s: reusing the evaluation cached under %s (same weights, rows, settings, code)", name, key[:16])
@@ -432,6 +459,8 @@ def run(config: EvalStageConfig) -> dict[str, Any]:
                      "requested_temperature": config.temperature, "top_p": config.top_p,
                      "system_prompt": config.system_prompt, "stop_at_answer": config.use_stop_at_answer,
                      "sampled_k": config.sampled_k, "sampled_temperature": config.sampled_temperature,
+                     "sampled_models": config.sampled_models or "all",
+                     "sampled_datasets": config.sampled_datasets or "all",
                      "subset": f"Each dataset is limited to its first {config.limit} rows in file order "
                                "(the same fixed subset for every model and run)."},
         "models": models,
