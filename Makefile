@@ -21,7 +21,7 @@ PYTEST_ARGS ?=
 REGISTRY ?= ghcr.io/example
 TAG ?= 0.1.0
 
-.PHONY: install run run-context proof test test-all test-containers lint compile bench images images-local engine tools clean mutate
+.PHONY: install run run-context proof proof-eval test test-all test-containers lint compile bench images images-local engine tools clean mutate
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11" >&2; exit 1; }
@@ -52,15 +52,18 @@ run: install $(if $(filter docker,$(RUNNER)),images-local)
 	REASONING_EVAL_CACHE=$${REASONING_EVAL_CACHE-$(REASONING_CACHE)/eval} $(PY) -m pipelines.cli run --recipe $(RECIPE) $(if $(STORAGE),--storage $(STORAGE)) \
 		--runner $(RUNNER) $(if $(filter docker,$(RUNNER)),--image $(LOCAL_IMAGE))
 
-# The RL proof (issue 16): SFT, then GRPO on fresh problems of the family where the SFT model's samples
-# disagree (recipes/grpo_proof_cpu.yaml says why not a harder one, and what was measured), then base vs SFT
-# vs GRPO on the 200 held-out problems: paired bootstrap intervals, pass@1 and maj@4. Stage by stage, no kfp.
+# The RL proof (issue 16): SFT on easy arithmetic, then GRPO on fresh carry/borrow problems, where the SFT
+# model's slips are (recipes/grpo_proof_cpu.yaml says why and what was measured), then base vs SFT vs GRPO
+# on 200 held-out problems of each family: paired bootstrap intervals, and pass@1 / maj@4 from sampled
+# completions of SFT and GRPO on the GRPO family. Stage by stage, no kfp; about 75 min on 2 cores.
 proof: install
 	$(PY) -m reasoning.stages.sft --config recipes/sft_proof_cpu.yaml
 	$(PY) -m reasoning.stages.grpo --config recipes/grpo_proof_cpu.yaml
+	$(MAKE) proof-eval
+
+proof-eval:
 	REASONING_EVAL_CACHE=$${REASONING_EVAL_CACHE-$(REASONING_CACHE)/eval} $(PY) -m reasoning.stages.eval \
-		--model base=builtin:smollm2-135m-instruct --model sft=runs/proof/sft --model grpo=runs/proof/grpo \
-		--datasets synthetic-test --limit 200 --max-new-tokens 128 --sampled-k 4 --output runs/proof/report
+		--config recipes/eval_proof_cpu.yaml
 
 # The default run plus the context-extension sweep and gate (README, "Context extension").
 run-context:

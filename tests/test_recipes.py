@@ -1,6 +1,6 @@
 """Every recipe in recipes/ loads into its config class, so none can rot unnoticed.
 
-The stage is chosen by the file name's prefix (sft_, grpo_, context_); pipeline_*.yaml
+The stage is chosen by the file name's prefix (sft_, grpo_, context_, eval_); pipeline_*.yaml
 recipes belong to the pipeline and load with its own loader.
 """
 from __future__ import annotations
@@ -17,9 +17,11 @@ RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
 def stage_class(prefix: str):
     from reasoning.stages.context import ContextStageConfig
+    from reasoning.stages.eval import EvalStageConfig
     from reasoning.stages.grpo import GRPOStageConfig
     from reasoning.stages.sft import SFTStageConfig
-    return {"sft": SFTStageConfig, "grpo": GRPOStageConfig, "context": ContextStageConfig}.get(prefix)
+    return {"sft": SFTStageConfig, "grpo": GRPOStageConfig, "context": ContextStageConfig,
+            "eval": EvalStageConfig}.get(prefix)
 
 
 def all_recipes() -> list[Path]:
@@ -43,14 +45,18 @@ def test_recipe_loads_into_its_config(recipe: Path):
         assert load_pipeline_recipe(recipe)
         return
     cls = stage_class(prefix)
-    assert cls is not None, f"{recipe.name}: no stage for prefix {prefix!r} (expected sft_, grpo_, context_)"
+    assert cls is not None, f"{recipe.name}: no stage for prefix {prefix!r} (expected sft_, grpo_, context_, eval_)"
     # Headed by the exact command that runs it, naming this very file.
     assert first_line.startswith("# ") and f"recipes/{recipe.name}" in first_line
     assert f"reasoning.stages.{prefix}" in first_line
     values = load_recipe(recipe, cls)
+    flags = []
+    if prefix == "eval":  # its models are the earlier steps' outputs: same names, a model that exists here
+        values["models"] = [f"{spec.split('=')[0]}=builtin:smollm2-135m-instruct" for spec in values["models"]]
+        flags = ["--model", ",".join(values["models"])]
     config = cls(**values)
     # The same recipe through the CLI gives the same config (flags and keys are one set).
-    via_cli = parse_config(cls, ["--config", str(recipe)], prog="test")
+    via_cli = parse_config(cls, ["--config", str(recipe), *flags], prog="test")
     assert dataclasses.asdict(via_cli) == dataclasses.asdict(config)
 
 
