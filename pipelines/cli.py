@@ -95,14 +95,15 @@ def run_locally(parameters: dict[str, Any], output_dir: str | os.PathLike, *, st
         pipeline = build_pipeline(local=True)
     write_json_atomic(run_dir / "parameters.json", parameters)
     local.init(runner=task_runner, pipeline_root=str(artifacts_root), raise_on_error=True)
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time()
     pipeline(**parameters)
     wall = time.perf_counter() - started
     outputs = collect_outputs(artifacts_root)
     copied = publish_report(outputs, run_dir, Path(output_dir).resolve() / "latest")
     summary = {"run_id": run_id, "runner": runner, **({"image": image} if runner == "docker" else {}),
-               "wall_seconds": round(wall, 2), "run_dir": str(run_dir),
-               "artifacts": str(artifacts_root), "report": copied, "tasks": sorted(outputs)}
+               "wall_seconds": round(wall, 2), "task_seconds": task_seconds(artifacts_root, started_at),
+               "run_dir": str(run_dir), "artifacts": str(artifacts_root), "report": copied,
+               "tasks": sorted(outputs)}
     if storage:
         from reasoning.io import storage as object_store
         report_uri = f"{storage.rstrip('/')}/reports/{run_id}"
@@ -129,6 +130,18 @@ def collect_outputs(artifacts_root: Path) -> dict[str, dict[str, str]]:
                 found.setdefault(name, entry["artifacts"][0]["uri"])
         outputs[task.name] = found
     return outputs
+
+
+def task_seconds(artifacts_root: Path, started_at: float) -> dict[str, float]:
+    """Wall seconds of each task, in the order they ran: kfp.local runs one task at a time and each
+    task's executor writes executor_output.json as it ends, so a task took from the previous task's
+    end to its own (the first from the run's start, which includes kfp.local's own setup)."""
+    ends = sorted((path.stat().st_mtime, path.parent.name) for path in artifacts_root.glob("*/*/executor_output.json"))
+    seconds, previous = {}, started_at
+    for end, task in ends:
+        seconds[task] = round(end - previous, 1)
+        previous = end
+    return seconds
 
 
 def task_outputs(outputs: dict[str, dict[str, str]], component: str) -> dict[str, str]:
