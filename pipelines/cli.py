@@ -132,14 +132,15 @@ def collect_outputs(artifacts_root: Path) -> dict[str, dict[str, str]]:
     return outputs
 
 
-def task_seconds(artifacts_root: Path, started_at: float) -> dict[str, float]:
-    """Wall seconds of each task, in the order they ran: kfp.local runs one task at a time and each
-    task's executor writes executor_output.json as it ends, so a task took from the previous task's
-    end to its own (the first from the run's start, which includes kfp.local's own setup)."""
+def task_seconds(artifacts_root: Path, started_at: float) -> list[list]:
+    """[task, wall seconds] in the order the tasks ran (a list: summary.json sorts its keys). kfp.local
+    runs one task at a time and each task's executor writes executor_output.json as it ends, so a task
+    took from the previous task's end to its own (the first from the run's start, kfp.local's setup
+    included)."""
     ends = sorted((path.stat().st_mtime, path.parent.name) for path in artifacts_root.glob("*/*/executor_output.json"))
-    seconds, previous = {}, started_at
+    seconds, previous = [], started_at
     for end, task in ends:
-        seconds[task] = round(end - previous, 1)
+        seconds.append([task, round(end - previous, 1)])
         previous = end
     return seconds
 
@@ -210,6 +211,18 @@ def submit_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def params_command(args: argparse.Namespace) -> int:
+    from reasoning.io.fileio import write_text_atomic
+    from reasoning.pipeline.params import parameter_table, replace_parameter_table
+    if not args.update:
+        print(parameter_table())
+        return 0
+    path = Path(args.update)
+    write_text_atomic(path, replace_parameter_table(path.read_text()))
+    print(f"updated the pipeline parameter table in {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from components._common import DEFAULT_REGISTRY, DEFAULT_TAG
     parser = argparse.ArgumentParser(prog="python -m pipelines.cli", description=__doc__,
@@ -224,6 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
     image_flags(compile_parser)
     compile_parser.add_argument("--output", default=str(DEFAULT_PACKAGE), help="where to write the YAML")
     compile_parser.set_defaults(handler=compile_command)
+
+    params_parser = commands.add_parser("params", help="print the pipeline parameters as a Markdown table")
+    params_parser.add_argument("--update", metavar="README.md", help="replace the table between its markers in this file")
+    params_parser.set_defaults(handler=params_command)
 
     run_parser = commands.add_parser("run", help="run the whole pipeline locally with kfp.local")
     run_parser.add_argument("--recipe", help="YAML of pipeline parameters (recipes/pipeline_*.yaml)")

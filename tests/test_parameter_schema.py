@@ -10,7 +10,8 @@ import dataclasses
 
 import pytest
 
-from reasoning.pipeline.params import PipelineParameters, parameter_type
+from reasoning.pipeline.params import PARAMETER_NAMES, PipelineParameters, parameter_type
+from tests.conftest import ROOT
 
 FIELDS = {field.name: field for field in dataclasses.fields(PipelineParameters)}
 # kfp's name for each Python parameter type (ComponentSpec input types)
@@ -77,3 +78,12 @@ def test_reward_weight_defaults_have_one_home():
     homes = [{f.name: (f.default, f.metadata["help"]) for f in dataclasses.fields(cls) if f.name.endswith("_weight")}
              for cls in (RewardConfig, GRPOStageConfig, PipelineParameters)]
     assert homes[0] and homes[0] == homes[1] == homes[2]
+
+
+def test_the_readme_parameter_table_is_the_generated_one():
+    from reasoning.pipeline.params import TABLE_END, TABLE_START, parameter_table
+    readme = (ROOT / "README.md").read_text()
+    start, end = readme.index(TABLE_START), readme.index(TABLE_END) + len(TABLE_END)
+    assert readme[start:end] == parameter_table(), "run: python -m pipelines.cli params --update README.md"
+    for name in PARAMETER_NAMES:
+        assert f"| `{name}` |" in readme

@@ -82,10 +82,11 @@ def check_common_tasks(summary, outputs):
         assert Path(summary["report"][name]).stat().st_size > 0
         assert (Path(summary["run_dir"]).parent / "latest" / name).exists()
     # the per-task profile: every task that ran, in order, adding up to the run's wall time
-    seconds = summary["task_seconds"]
-    assert set(seconds) == set(summary["tasks"]) and list(seconds)[0] == "validate-parameters"
-    assert all(s >= 0 for s in seconds.values()) and sum(seconds.values()) <= summary["wall_seconds"] + 1
-    assert list(seconds).index("reasoning-sft") < list(seconds).index("reasoning-grpo") < list(seconds).index("evaluate")
+    order = [task for task, _ in summary["task_seconds"]]
+    seconds = [s for _, s in summary["task_seconds"]]
+    assert sorted(order) == summary["tasks"] and order[0] == "validate-parameters"
+    assert all(s >= 0 for s in seconds) and sum(seconds) <= summary["wall_seconds"] + 1
+    assert order.index("reasoning-sft") < order.index("reasoning-grpo") < order.index("evaluate")
     # the serving gate: evaluate returns the decision, and the report says what it was and why
     from pipelines.cli import task_outputs
     decision = executor_output(Path(task_outputs(outputs, "evaluate")["executor_output.json"]).parent)

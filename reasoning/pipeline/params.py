@@ -295,6 +295,34 @@ def pipeline_docstring(summary: str) -> str:
     return "\n".join(lines)
 
 
+TABLE_START = "<!-- pipeline parameters: generated from PipelineParameters by `python -m pipelines.cli params --update README.md` -->"
+TABLE_END = "<!-- end of pipeline parameters -->"
+
+
+def parameter_table() -> str:
+    """The README's table of pipeline parameters (name, type, default, help), made from the dataclass;
+    tests/test_parameter_schema.py fails when the README's copy differs."""
+    import json
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
+    defaults = parameter_defaults()
+    rows = ["| parameter | type | default | what it sets |", "|---|---|---|---|"]
+    for field in dataclasses.fields(PipelineParameters):
+        default = json.dumps(defaults[field.name])
+        rows.append(f"| `{field.name}` | {parameter_type(field).__name__} | `{cell(default)}` | "
+                    f"{cell(field.metadata['help'])} |")
+    return "\n".join([TABLE_START, *rows, TABLE_END])
+
+
+def replace_parameter_table(text: str) -> str:
+    """``text`` (a README) with the generated table between its markers."""
+    start, end = text.find(TABLE_START), text.find(TABLE_END)
+    if start < 0 or end < start:
+        raise InputError(f"no parameter table markers ({TABLE_START!r} ... {TABLE_END!r})", field="README")
+    return text[:start] + parameter_table() + text[end + len(TABLE_END):]
+
+
 def pipeline_values(values: dict[str, Any]) -> dict[str, Any]:
     """The pipeline parameters among a component's arguments (``locals()`` on entry): every plain
     value whose name is a field. A component hands them to ``make_parameters`` as they are, so its
