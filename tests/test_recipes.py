@@ -73,3 +73,17 @@ def test_flag_overrides_recipe():
     config = parse_config(SFTStageConfig, ["--config", str(RECIPES / "sft_default_cpu.yaml"), "--lora-r", "8",
                                            "--no-lora"], prog="test")
     assert config.lora_r == 8 and config.use_lora is False
+
+
+def test_the_context_run_is_the_default_run_plus_stage_3():
+    """`make run-context` is `make run` with context extension: every other setting is the default's, so the
+    two runs' times and tables compare (the context recipe once lagged the default by 40 SFT steps)."""
+    pytest.importorskip("reasoning.pipeline.params")
+    from reasoning.pipeline.params import load_pipeline_recipe, make_parameters
+    default = dataclasses.asdict(make_parameters(load_pipeline_recipe(RECIPES / "pipeline_default_cpu.yaml")))
+    context = dataclasses.asdict(make_parameters(load_pipeline_recipe(RECIPES / "pipeline_context_cpu.yaml")))
+    stage_3 = {"enable_context", "target_context", "scaling_type", "context_dataset", "context_steps",
+               "long_context_lengths", "long_context_tasks", "context_gate_metric", "context_gate_min_score"}
+    differ = {name for name in default if default[name] != context[name]}
+    assert differ - stage_3 == set()
+    assert context["enable_context"] is True and context["long_context_lengths"]
