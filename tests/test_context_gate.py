@@ -62,6 +62,25 @@ def test_gate_passes_the_same_model_at_a_lower_threshold(tiny_model_dir, tmp_pat
     assert artifacts.read_metadata(out)["metrics"]["gate_passed"] is True
 
 
+def test_window_limit_in_a_sweep_keeps_a_type_that_leaves_the_window_as_it_was(tiny_model_dir, tmp_path):
+    """Dynamic RoPE changes nothing inside the original window (the first 2,048 positions are
+    scored before the prefill passes it), so its in-window perplexity is the unscaled model's:
+    ratio 1.0, within any limit; the choice and the gate see it, the lineage and report record it."""
+    out = tmp_path / "windowed"
+    result = context.run(ContextStageConfig(model=str(tiny_model_dir), output=str(out), scaling_type="linear,dynamic",
+                                            gate_metric="ppl_retention", gate_max_window_ppl_ratio=1.0, **FAST))
+    proof = result["long_context"]
+    ratios = {k: proof["results"][k]["lengths"]["2500"]["window_ppl_ratio"] for k in ("unscaled", "linear", "dynamic")}
+    assert ratios["unscaled"] == pytest.approx(1.0) and ratios["dynamic"] == pytest.approx(1.0, abs=1e-6)
+    chosen = proof["choice"]["chosen"]
+    assert ratios[chosen] <= 1.0 + 1e-6  # linear only if it happened to lower in-window perplexity
+    gate = proof["gate"]
+    assert gate["passed"] and gate["max_window_ppl_ratio"] == 1.0 and "inside the original window" in gate["reason"]
+    scores = artifacts.read_metadata(out)["lineage"]["long_context"]["scores"]
+    assert scores["dynamic"]["2500"]["window_ppl_ratio"] == pytest.approx(1.0, abs=1e-6)
+    assert "in-window ppl / unscaled" in (out / "long_context" / "report.md").read_text()
+
+
 def test_gate_failed_carries_the_decision():
     decision = {"reason": "passkey at 8 tokens is 0.000, which is below the threshold 0.5", "passed": False}
     assert str(GateFailed(decision)) == decision["reason"]
@@ -78,6 +97,13 @@ def test_gate_failed_carries_the_decision():
     (["--long-context-lengths", "3000", "--long-context-depths", "1.5"], "--long-context-depths", "fractions"),
     (["--long-context-lengths", "3000", "--long-context-tasks", "perplexity"], "--gate-metric", "needs the task"),
     (["--target-context", "1024"], "--target-context", "must be above"),
+    (["--long-context-lengths", "3000", "--gate-max-window-ppl-ratio", "0.9"], "--gate-max-window-ppl-ratio",
+     "must be 0 (no limit) or >= 1"),
+    (["--long-context-lengths", "3000", "--long-context-tasks", "passkey", "--gate-max-window-ppl-ratio", "1.05"],
+     "--gate-max-window-ppl-ratio", "needs --long-context-lengths, 'perplexity'"),
+    (["--long-context-lengths", "3000", "--no-long-context-baseline", "--gate-max-window-ppl-ratio", "1.05"],
+     "--gate-max-window-ppl-ratio", "--long-context-baseline"),
+    (["--gate-max-window-ppl-ratio", "1.05"], "--gate-max-window-ppl-ratio", "needs --long-context-lengths"),
 ])
 def test_bad_long_context_requests_name_the_flag(tiny_model_dir, tmp_path, capsys, argv, flag, message):
     base = ["--model", str(tiny_model_dir), "--output", str(tmp_path / "o"), "--target-context", "4096"]

@@ -155,6 +155,60 @@ def test_choose_best_follows_the_stated_rule():
     assert lc.choose_best({"linear": linear, "yarn": yarn}, length=4096, metric="ppl_retention") == "yarn"
 
 
+def _curve(*bins):
+    """A perplexity curve from (start, end, nll) bins."""
+    return [{"start": a, "end": b, "nll": nll, "ppl": math.exp(nll)} for a, b, nll in bins]
+
+
+def test_window_perplexity_weights_the_bins_inside_the_window_by_their_tokens():
+    results = {"lengths": {"12": {"ppl_by_position": _curve((1, 4, 1.0), (5, 6, 4.0), (7, 12, 9.0))}}}
+    # window 8: the bins ending by position 8 only, by token count: (4 * 1 + 2 * 4) / 6 = 2
+    assert lc.window_ppl(results, 12, 8) == pytest.approx(math.exp(2.0))
+    assert lc.window_ppl(results, 12, 3) is None  # no bin lies wholly inside
+    assert lc.window_ppl(results, 99, 8) is None  # length not measured
+
+
+def test_window_ratios_compare_each_model_with_the_unscaled_one_on_its_own_window():
+    by_model = {"unscaled": {"lengths": {"12": {"ppl_by_position": _curve((1, 4, 1.0), (5, 8, 1.0), (9, 12, 5.0))}}},
+                "yarn": {"lengths": {"12": {"ppl_by_position": _curve((1, 4, 1.5), (5, 8, 1.5), (9, 12, 1.0))}}},
+                "curve-less": {"lengths": {"12": {"passkey": 0.0}}}}
+    lc.add_window_ratios(by_model, baseline="unscaled", length=12, window=8)
+    assert by_model["unscaled"]["lengths"]["12"]["window_ppl_ratio"] == pytest.approx(1.0)
+    assert by_model["yarn"]["lengths"]["12"]["window_ppl_ratio"] == pytest.approx(math.exp(0.5))
+    assert "window_ppl_ratio" not in by_model["curve-less"]["lengths"]["12"]
+
+
+def test_gate_with_a_window_limit_refuses_a_model_that_lost_its_short_context():
+    # Measured shape: NTK holds the far positions (retention 1.0) at 1.075x in-window perplexity.
+    ntk = {"lengths": {"12288": {"ppl_retention": 1.0, "window_ppl_ratio": 1.075}}}
+    plain = lc.gate_decision(ntk, length=12288, metric="ppl_retention", threshold=0.5)
+    assert plain["passed"] and "window" not in plain["reason"]
+    refused = lc.gate_decision(ntk, length=12288, metric="ppl_retention", threshold=0.5, max_window_ratio=1.05)
+    assert not refused["passed"] and refused["window_ppl_ratio"] == 1.075
+    assert "inside the original window is 1.075x the unscaled model's, above the limit 1.05" in refused["reason"]
+    kept = lc.gate_decision(ntk, length=12288, metric="ppl_retention", threshold=0.5, max_window_ratio=1.1)
+    assert kept["passed"] and "within the limit 1.1" in kept["reason"]
+    # the score still rules: within the window limit but below the threshold is refused
+    low = lc.gate_decision(ntk, length=12288, metric="ppl_retention", threshold=1.5, max_window_ratio=1.1)
+    assert not low["passed"]
+    unmeasured = lc.gate_decision({"lengths": {"12288": {"ppl_retention": 1.0}}}, length=12288,
+                                  metric="ppl_retention", threshold=0.5, max_window_ratio=1.05)
+    assert not unmeasured["passed"] and "not measured" in unmeasured["reason"]
+
+
+def test_choose_best_puts_types_within_the_window_limit_first():
+    def r(tail, ratio):
+        return {"lengths": {"4096": {"ppl_tail": tail, "ppl_retention": 1.0, "window_ppl_ratio": ratio, "passkey": 0.0}}}
+    types = {"ntk": r(5.4, 1.075), "yarn": r(5.6, 1.14), "dynamic": r(900.0, 1.0)}
+    assert lc.choose_best(types, length=4096, metric="ppl_retention") == "ntk"  # no limit: lowest tail
+    assert lc.choose_best(types, length=4096, metric="ppl_retention", max_window_ratio=1.1) == "ntk"
+    assert lc.choose_best(types, length=4096, metric="ppl_retention", max_window_ratio=1.05) == "dynamic"
+    assert lc.choose_best(types, length=4096, metric="passkey", max_window_ratio=1.05) == "dynamic"
+    # none within: the rule as without a limit (the gate then refuses)
+    assert lc.choose_best({"ntk": types["ntk"], "yarn": types["yarn"]}, length=4096, metric="ppl_retention",
+                          max_window_ratio=1.01) == "ntk"
+
+
 def test_memory_estimate_refuses_lengths_beyond_the_limit(tiny_model):
     settings = lc.LongContextSettings(lengths=[1024, 4096]).validate()
     small = lc.estimate_memory_bytes(tiny_model.config, 1024)

@@ -81,6 +81,14 @@ REFUSED = [
      "unknown metric 'bleu'; known: passkey, variables, ppl_retention"),
     ({"context_gate_min_score": 1.5}, "context_gate_min_score", "must be in [0, 1], got 1.5"),
     ({"context_gate_min_score": -0.1}, "context_gate_min_score", "must be in [0, 1], got -0.1"),
+    ({"context_gate_max_window_ppl_ratio": 0.99}, "context_gate_max_window_ppl_ratio",
+     "must be 0 (no limit) or >= 1, got 0.99"),
+    ({"context_gate_max_window_ppl_ratio": 1.05}, "context_gate_max_window_ppl_ratio",
+     "the window limit compares perplexity with the unscaled model's: it needs long_context_lengths and "
+     "'perplexity' in long_context_tasks"),
+    ({"context_gate_max_window_ppl_ratio": 1.05, "long_context_lengths": "1024", "long_context_tasks": "passkey"},
+     "context_gate_max_window_ppl_ratio", "the window limit compares perplexity with the unscaled model's: it needs "
+     "long_context_lengths and 'perplexity' in long_context_tasks"),
     ({"long_context_tasks": " , "}, "long_context_tasks",
      "unknown or no tasks []; known: passkey, variables, perplexity"),
     ({"long_context_tasks": "passkey,magic"}, "long_context_tasks",
@@ -132,6 +140,7 @@ ACCEPTED = [
     {"scaling_type": "all", "long_context_lengths": "1024"},
     {"long_context_lengths": "1024", "context_gate_min_score": 1, "long_context_tasks": " passkey , perplexity "},
     {"long_context_lengths": "1024", "context_gate_metric": "ppl_retention", "long_context_tasks": "perplexity"},
+    {"long_context_lengths": "1024", "context_gate_max_window_ppl_ratio": 1},  # the edge: no worse than unscaled
     {"long_context_tasks": "variables"},  # no lengths: the gate metric's task is not needed
     {"reasoning_type": "tool_use"},
 ]
@@ -301,13 +310,14 @@ def test_grpo_config_with_checkpoints():
 def test_context_config():
     params = make_parameters({"long_context_lengths": "1024, 2048", "long_context_tasks": "passkey, perplexity",
                               "context_gate_metric": "ppl_retention", "context_gate_min_score": 0.5,
-                              "target_context": 8192, "scaling_type": "linear", "context_steps": 4,
+                              "context_gate_max_window_ppl_ratio": 1.05, "target_context": 8192, "scaling_type": "linear", "context_steps": 4,
                               "context_dataset": "x", "gpu_count": 1})
     config = context_stage_config(params, model="m", output="o", dataset="long.jsonl")
     assert config == {"model": "m", "dataset": "long.jsonl", "output": "o", "seed": 0, "use_lora": True,
                       "lora_r": 32, "lora_alpha": 64, "long_context_lengths": [1024, 2048],
                       "long_context_tasks": ["passkey", "perplexity"], "gate_metric": "ppl_retention",
-                      "gate_min_score": 0.5, "target_context": 8192, "scaling_type": "linear", "steps": 4}
+                      "gate_min_score": 0.5, "gate_max_window_ppl_ratio": 1.05, "target_context": 8192,
+                      "scaling_type": "linear", "steps": 4}
     rescale_only = context_stage_config(params, model="m", output="o")
     assert rescale_only["dataset"] == "" and rescale_only["steps"] == 0
     resumed = context_stage_config(make_parameters({"checkpoint_uri": "s3://b/BOX/", "lora_r": 1}), model="m",

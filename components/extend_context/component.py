@@ -12,7 +12,8 @@ from components._common import image, lightweight
 def extend_context(model: Input[Model], long_model: Output[Model], enable_context: bool, target_context: int,
                    scaling_type: str, context_dataset: str, context_steps: int, lora_r: int, seed: int,
                    checkpoint_uri: str, gpu_count: int, num_nodes: int, long_context_lengths: str,
-                   long_context_tasks: str, context_gate_metric: str, context_gate_min_score: float):
+                   long_context_tasks: str, context_gate_metric: str, context_gate_min_score: float,
+                   context_gate_max_window_ppl_ratio: float):
     """Context extension through reasoning.stages.context (via reasoning.pipeline.launch).
 
     With long_context_lengths the stage evaluates each scaling type, keeps the best and fails

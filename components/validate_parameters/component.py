@@ -20,6 +20,7 @@ def validate_parameters(
     max_length: int,
     enable_context: bool, target_context: int, scaling_type: str, context_dataset: str, context_steps: int,
     long_context_lengths: str, long_context_tasks: str, context_gate_metric: str, context_gate_min_score: float,
+    context_gate_max_window_ppl_ratio: float,
     grpo_iterations: int, group_size: int, grpo_learning_rate: float, grpo_batch_size: int,
     max_completion_length: int, grpo_dynamic_sampling: bool,
     correctness_weight: float, format_weight: float, consistency_weight: float, length_weight: float,

@@ -80,7 +80,10 @@ def long_context_blocks(results_by_model: dict[str, dict[str, Any]], *, original
         blocks.append(Block("p", "Passkey: a 5-digit key at each depth of shipped filler text; variables: a "
                                  f"{settings['hops']}-hop assignment chain plus a decoy chain; both count as "
                                  "retrieved when greedy decoding writes the answer. Perplexity on shipped text; "
-                                 "retention = min(1, ppl of the first quarter / ppl of the last quarter). "
+                                 "retention = min(1, ppl of the first quarter / ppl of the last quarter); in-window ppl / "
+                                 "unscaled = perplexity over the positions inside the original window, relative "
+                                 "to the unscaled model's on the same document (what the scaling costs at short "
+                                 "lengths). "
                                  f"{settings['trials']} probe(s) per cell, seed {settings['seed']}. Peak MB: on a CPU the process's "
                                  "peak resident memory so far (a high-water mark: lengths run in ascending order, "
                                  "models one after another), on a GPU the peak CUDA allocation at that length."
@@ -91,9 +94,10 @@ def long_context_blocks(results_by_model: dict[str, dict[str, Any]], *, original
             rows.append([name, length, _pct(entry, "passkey"), _pct(entry, "variables"),
                          fmt_number(entry.get("ppl")), fmt_number(entry.get("ppl_tail")),
                          fmt_number(entry.get("ppl_retention")),
+                         fmt_number(entry.get("window_ppl_ratio")) if "window_ppl_ratio" in entry else "n/a",
                          f"{entry.get('peak_memory_mb', 0):.0f}", f"{entry.get('seconds', 0):.0f}"])
     blocks.append(Block("table", headers=["model", "length", "passkey", "variables", "perplexity", "last-quarter ppl", "retention",
-                                          "peak MB", "seconds"], rows=rows))
+                                          "in-window ppl / unscaled", "peak MB", "seconds"], rows=rows))
     heatmap = passkey_heatmap(results_by_model)
     if heatmap:
         blocks.append(Block("image", text="Passkey retrieval by length and depth", items=[heatmap]))

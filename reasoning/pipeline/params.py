@@ -75,6 +75,9 @@ class PipelineParameters:
                                       "variables or ppl_retention")
     context_gate_min_score: float = option(0.0, "refuse to hand the extended model to GRPO when its score at "
                                            "the longest length is below this (0 = never refuse)")
+    context_gate_max_window_ppl_ratio: float = option(0.0, "also refuse an extended model whose perplexity inside "
+                                                      "the original window exceeds this multiple of the unscaled "
+                                                      "model's, e.g. 1.05 (0 = no limit; needs the perplexity task)")
     # --- stage 4: GRPO
     grpo_iterations: int = option(20, "GRPO optimizer steps")
     group_size: int = option(4, "completions sampled per prompt (GRPO group, >= 2)")
@@ -203,6 +206,12 @@ class PipelineParameters:
              "context_gate_min_score")
         from reasoning.evaluation.long_context import TASKS
         tasks = [t.strip() for t in self.long_context_tasks.split(",") if t.strip()]
+        window_limit = self.context_gate_max_window_ppl_ratio
+        need(window_limit == 0 or window_limit >= 1, f"must be 0 (no limit) or >= 1, got {window_limit}",
+             "context_gate_max_window_ppl_ratio")
+        need(not window_limit or (bool(lengths) and "perplexity" in tasks),
+             "the window limit compares perplexity with the unscaled model's: it needs long_context_lengths and "
+             "'perplexity' in long_context_tasks", "context_gate_max_window_ppl_ratio")
         need(bool(tasks) and all(t in TASKS for t in tasks),
              f"unknown or no tasks {tasks}; known: {', '.join(TASKS)}", "long_context_tasks")
         from reasoning.evaluation.long_context import GATE_METRIC_TASK
@@ -499,7 +508,8 @@ def context_stage_config(params: PipelineParameters, *, model: str, output: str,
     config = _training_common(params, "context", model, dataset or "", output)
     config.update({"long_context_lengths": params.long_context_length_list,
                    "long_context_tasks": [t.strip() for t in params.long_context_tasks.split(",") if t.strip()],
-                   "gate_metric": params.context_gate_metric, "gate_min_score": params.context_gate_min_score})
+                   "gate_metric": params.context_gate_metric, "gate_min_score": params.context_gate_min_score,
+                   "gate_max_window_ppl_ratio": params.context_gate_max_window_ppl_ratio})
     config.update({"target_context": params.target_context, "scaling_type": params.scaling_type,
                    "steps": params.context_steps if dataset else 0})
     return config

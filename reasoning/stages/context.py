@@ -26,6 +26,9 @@ types: each is applied and evaluated, the best by ``CHOICE_RULE`` is saved, and 
 type's scores are recorded in the lineage. With ``--gate-min-score S`` the model is refused
 (exit code 3, no model written, only the report saying why) when its ``--gate-metric`` at
 ``--gate-length`` is below S, so the pipeline never hands a broken model to GRPO or export.
+``--gate-max-window-ppl-ratio R`` also refuses a model whose perplexity inside the original
+window exceeds R times the unscaled model's on the same document: scaling without fine-tuning
+can hold the far positions and still cost what the model did at short lengths.
 """
 from __future__ import annotations
 
@@ -71,6 +74,9 @@ class ContextStageConfig(common.TrainingStageConfig):
     gate_length: int = option(0, "context length the gate scores (0 = the longest of --long-context-lengths)")
     gate_min_score: float = option(0.0, "refuse the model when its gate metric at the gate length is below this "
                                    "(0 = never refuse)")
+    gate_max_window_ppl_ratio: float = option(0.0, "also refuse (and rank last in a sweep) a type whose perplexity "
+                                              "inside the original window exceeds this multiple of the unscaled "
+                                              "model's, e.g. 1.05 (0 = no limit; needs the perplexity task)")
 
     def __post_init__(self) -> None:
         self.validate_common()
@@ -80,6 +86,12 @@ class ContextStageConfig(common.TrainingStageConfig):
                 f"unknown metric {self.gate_metric!r}; known: {', '.join(GATE_METRICS)}", "--gate-metric")
         require(0 <= self.gate_min_score <= 1, f"must be in [0, 1], got {self.gate_min_score}", "--gate-min-score")
         require(self.gate_length >= 0, f"must be >= 0, got {self.gate_length}", "--gate-length")
+        require(self.gate_max_window_ppl_ratio == 0 or self.gate_max_window_ppl_ratio >= 1,
+                f"must be 0 (no limit) or >= 1, got {self.gate_max_window_ppl_ratio}", "--gate-max-window-ppl-ratio")
+        require(not self.gate_max_window_ppl_ratio or ("perplexity" in self.long_context_tasks
+                                                       and self.long_context_baseline and bool(self.long_context_lengths)),
+                "the window limit compares perplexity with the unscaled model's: it needs --long-context-lengths, "
+                "'perplexity' in --long-context-tasks and --long-context-baseline", "--gate-max-window-ppl-ratio")
         lengths = self.long_context_lengths
         require(bool(lengths) or len(self.scaling_types) == 1,
                 "a sweep of scaling types needs --long-context-lengths to choose by", "--scaling-type")
@@ -247,7 +259,13 @@ def prove_extension(config: ContextStageConfig, model_dir: str, tokenizer, preci
 
     from transformers import AutoConfig
 
-    from reasoning.evaluation.long_context import CHOICE_RULE, choose_best, evaluate_long_context, gate_decision
+    from reasoning.evaluation.long_context import (
+        CHOICE_RULE,
+        add_window_ratios,
+        choose_best,
+        evaluate_long_context,
+        gate_decision,
+    )
 
     settings = config.long_context_settings()
     candidates: dict[str, Any] = {}
@@ -265,9 +283,13 @@ def prove_extension(config: ContextStageConfig, model_dir: str, tokenizer, preci
         del model
         gc.collect()
     length, metric = config.resolved_gate_length, config.gate_metric
+    if "unscaled" in results:
+        add_window_ratios(results, baseline="unscaled", length=length, window=original)
     typed = {kind: results[kind] for kind in config.scaling_types}
-    chosen = choose_best(typed, length=length, metric=metric)
-    gate = gate_decision(results[chosen], length=length, metric=metric, threshold=config.gate_min_score)
+    window_limit = config.gate_max_window_ppl_ratio
+    chosen = choose_best(typed, length=length, metric=metric, max_window_ratio=window_limit)
+    gate = gate_decision(results[chosen], length=length, metric=metric, threshold=config.gate_min_score,
+                         max_window_ratio=window_limit)
     gate["scaling_type"] = chosen
     choice = {"chosen": chosen, "rule": CHOICE_RULE, "gate_length": length, "gate_metric": metric,
               "candidates": list(typed)}
@@ -277,7 +299,7 @@ def prove_extension(config: ContextStageConfig, model_dir: str, tokenizer, preci
 
 def _scores(results: dict[str, Any]) -> dict[str, Any]:
     """Per model and length, the headline numbers (no per-bin curves) for the lineage."""
-    keys = ("passkey", "variables", "ppl", "ppl_retention")
+    keys = ("passkey", "variables", "ppl", "ppl_retention", "window_ppl_ratio")
     return {name: {length: {k: e[k] for k in keys if k in e} for length, e in r["lengths"].items()}
             for name, r in results.items()}
 
