@@ -83,7 +83,8 @@ def test_the_context_run_is_the_default_run_plus_stage_3():
     default = dataclasses.asdict(make_parameters(load_pipeline_recipe(RECIPES / "pipeline_default_cpu.yaml")))
     context = dataclasses.asdict(make_parameters(load_pipeline_recipe(RECIPES / "pipeline_context_cpu.yaml")))
     stage_3 = {"enable_context", "target_context", "scaling_type", "context_dataset", "context_steps",
-               "long_context_lengths", "long_context_tasks", "context_gate_metric", "context_gate_min_score"}
+               "long_context_lengths", "long_context_tasks", "context_gate_metric", "context_gate_min_score",
+               "context_gate_max_window_ppl_ratio"}
     differ = {name for name in default if default[name] != context[name]}
     assert differ - stage_3 == set()
     assert context["enable_context"] is True and context["long_context_lengths"]
