@@ -29,6 +29,8 @@ from reasoning.pipeline.params import load_pipeline_recipe, validate_parameters
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PACKAGE = ROOT / "pipelines" / "reasoning_pipeline.yaml"
 REPORT_OUTPUTS = {"report.html": "report_html", "report.md": "report_markdown", "metrics.json": "metrics"}
+# The context task's long-context evaluation (scaling types, choice, gate) lives in its model artifact.
+LONG_CONTEXT_REPORTS = {"long_context_report.html": "report.html", "long_context_report.md": "report.md"}
 log = logging.getLogger("pipelines")
 
 
@@ -158,15 +160,22 @@ def task_outputs(outputs: dict[str, dict[str, str]], component: str) -> dict[str
 
 
 def publish_report(outputs: dict[str, dict[str, str]], run_dir: Path, latest: Path) -> dict[str, str]:
-    """Copy the evaluation report and metrics to ``<run>/`` and to a stable ``latest/``."""
+    """Copy the evaluation report and metrics (and the context stage's long-context report, when it
+    evaluated one) to ``<run>/`` and to a stable ``latest/``."""
     evaluation = task_outputs(outputs, "evaluate")
     latest.mkdir(parents=True, exist_ok=True)
+    sources = {name: Path(evaluation[output]) for name, output in REPORT_OUTPUTS.items()}
+    long_model = task_outputs(outputs, "extend-context").get("long_model")
+    for name, file in LONG_CONTEXT_REPORTS.items():
+        if long_model and (Path(long_model) / "long_context" / file).is_file():
+            sources[name] = Path(long_model) / "long_context" / file
     copied = {}
-    for name, output in REPORT_OUTPUTS.items():
-        source = Path(evaluation[output])
+    for name, source in sources.items():
         for target_dir in (run_dir, latest):
             shutil.copyfile(source, target_dir / name)
         copied[name] = str(run_dir / name)
+    for stale in set(LONG_CONTEXT_REPORTS) - set(sources):  # latest/ must not show an older run's
+        (latest / stale).unlink(missing_ok=True)
     return copied
 
 
@@ -176,6 +185,8 @@ def run_command(args: argparse.Namespace) -> int:
                           runner=args.runner, image=args.image)
     print(json.dumps(summary, indent=2))
     print(f"\nreport: {summary['report']['report.html']}\n(also under {Path(args.output_dir) / 'latest'})")
+    if "long_context_report.html" in summary["report"]:
+        print(f"long-context report (scaling types, choice, gate): {summary['report']['long_context_report.html']}")
     return 0
 
 

@@ -126,7 +126,8 @@ def test_tiny_pipeline_without_cot_with_context_extension(tiny_model_dir, tmp_pa
     from pipelines.cli import collect_outputs, run_locally
     summary = run_locally(tiny_parameters(tiny_model_dir, enable_cot=False, enable_context=True, target_context=4096,
                                           scaling_type="linear", context_dataset="synthetic:math?n=4&seed=1",
-                                          context_steps=1), tmp_path / "runs", run_name="context")
+                                          context_steps=1, long_context_lengths="2500", long_context_tasks="perplexity",
+                                          context_gate_metric="ppl_retention"), tmp_path / "runs", run_name="context")
     outputs = collect_outputs(Path(summary["artifacts"]))
     check_common_tasks(summary, outputs)
     assert not any(task.startswith("export-model") for task in outputs)  # no export_destination
@@ -141,6 +142,10 @@ def test_tiny_pipeline_without_cot_with_context_extension(tiny_model_dir, tmp_pa
     grpo, _ = artifact(outputs, "reasoning-grpo", "grpo_model")
     assert lineage(grpo)["base_model"] == str(extended)  # GRPO trained the extended model
     assert json.loads((grpo / "config.json").read_text())["max_position_embeddings"] == 4096
+    # the context stage's long-context report is published beside the evaluation's, and in latest/
+    long_report = Path(summary["report"]["long_context_report.md"]).read_text()
+    assert "Chosen scaling type: **linear**" in long_report and "| unscaled | 2500 |" in long_report
+    assert (Path(summary["run_dir"]).parent / "latest" / "long_context_report.html").exists()
 
 
 def test_bad_parameter_fails_in_the_first_task(tiny_model_dir, tmp_path, capfd):
@@ -193,3 +198,30 @@ def test_tiny_pipeline_serves_and_registers_only_a_promoted_model(tiny_model_dir
         service = yaml.safe_load(manifest.read_text())
         assert service["kind"] == "InferenceService" and service["metadata"]["name"] == "tiny-r1"
         assert service["spec"]["predictor"]["model"]["storageUri"] == destination
+
+
+def test_publish_report_adds_the_long_context_report_and_drops_an_older_runs(tmp_path):
+    from pipelines.cli import publish_report
+    evaluation = tmp_path / "evaluate"
+    evaluation.mkdir()
+    files = {"report_html": "<html>eval</html>", "report_markdown": "# eval", "metrics": "{}"}
+    for name, text in files.items():
+        (evaluation / name).write_text(text)
+    long_model = tmp_path / "long_model"
+    (long_model / "long_context").mkdir(parents=True)
+    (long_model / "long_context" / "report.html").write_text("<html>long</html>")
+    (long_model / "long_context" / "report.md").write_text("# long")
+    outputs = {"evaluate": {k: str(evaluation / k) for k in files}, "extend-context": {"long_model": str(long_model)}}
+    latest = tmp_path / "latest"
+    (tmp_path / "run1").mkdir()
+    first = publish_report(outputs, tmp_path / "run1", latest)
+    assert Path(first["long_context_report.md"]).read_text() == "# long"
+    assert (latest / "long_context_report.html").read_text() == "<html>long</html>"
+    # a later run whose context stage was skipped (a marker, no long_context/): latest/ loses the old one
+    skipped = tmp_path / "skipped_model"
+    skipped.mkdir()
+    (tmp_path / "run2").mkdir()
+    second = publish_report({**outputs, "extend-context": {"long_model": str(skipped)}}, tmp_path / "run2", latest)
+    assert set(second) == {"report.html", "report.md", "metrics.json"}
+    assert not (latest / "long_context_report.html").exists() and not (latest / "long_context_report.md").exists()
+    assert (latest / "report.md").read_text() == "# eval"
