@@ -4,7 +4,7 @@ model ahead of the SFT model by at least 5 points on the 200 held-out carry prob
 bootstrap 95% interval that excludes zero, and SFT still lifts the base model on the easy family.
 
 Runs the three proof recipes stage by stage (recipes/sft_proof_cpu.yaml, recipes/grpo_proof_cpu.yaml,
-recipes/eval_proof_cpu.yaml), in a temporary directory. About 75 minutes on 2 cores: slow (`make test-all`).
+recipes/eval_proof_cpu.yaml), in a temporary directory. About 41 minutes on a quiet 2-core machine (`make proof`: 2,454 s): slow (`make test-all`).
 """
 from __future__ import annotations
 
